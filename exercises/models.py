@@ -1,0 +1,387 @@
+"""The exercise ladder, prescriptions per side, stage changes and logged sets.
+
+The ladder's rungs are data (seeded by a data migration), never code: nothing here assumes four
+stages. Ranges, "one active prescription per side" and the idempotency key are database
+constraints; rules that read many rows live in `exercises/progression.py` and
+`exercises/adherence.py`, and writes go through `exercises/services.py`.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.functions import Coalesce
+from simple_history.models import HistoricalRecords
+
+from patients.models import Patient, Side
+
+MAX_REPS = 100
+MAX_PAIN = 10
+# Above this the pain-monitoring model calls the load "not acceptable" (DESIGN §1, §4).
+PAIN_ALERT_ABOVE = 5
+NOTE_MAX_LENGTH = 500
+
+
+class Ladder(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    source = models.TextField(help_text="Where the ladder comes from (citation).")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class IntensityBand(models.TextChoices):
+    """Reiman et al. 2012 bands for %MVIC."""
+
+    LOW = "low", "Low (0-20 %MVIC)"
+    MODERATE = "moderate", "Moderate (21-40 %MVIC)"
+    HIGH = "high", "High (41-60 %MVIC)"
+    VERY_HIGH = "very_high", "Very high (>60 %MVIC)"
+
+
+class Stage(models.Model):
+    ladder = models.ForeignKey(Ladder, on_delete=models.PROTECT, related_name="stages")
+    number = models.PositiveSmallIntegerField(validators=[MinValueValidator(1)])
+    name = models.CharField(max_length=100)
+    summary = models.CharField(max_length=300, help_text="One line a patient recognises.")
+    position = models.TextField(help_text="How to lie, written for the patient.")
+    movement = models.TextField(help_text="What to move, written for the patient.")
+    cues = models.TextField(help_text="Tempo, the pause at the top, what to avoid.")
+    bottom_hip_flexion_deg = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(180)], help_text="Bottom (supporting) hip flexion, degrees."
+    )
+    top_hip_flexion_deg = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(180)], help_text="Top (working) hip flexion, degrees."
+    )
+    gmed_mvic_percent = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(300)],
+        help_text="Gluteus medius activation, % of maximal voluntary isometric contraction.",
+    )
+    mvic_note = models.CharField(max_length=200, blank=True)
+    source = models.TextField(help_text="Citation for the position and the %MVIC figure.")
+
+    class Meta:
+        ordering = ["ladder", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["ladder", "number"], name="stage_number_unique"),
+            models.CheckConstraint(condition=Q(number__gte=1), name="stage_number_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Stage {self.number}: {self.name}"
+
+    @property
+    def intensity_band(self) -> IntensityBand:
+        mvic = self.gmed_mvic_percent
+        if mvic > 60:
+            return IntensityBand.VERY_HIGH
+        if mvic > 40:
+            return IntensityBand.HIGH
+        if mvic > 20:
+            return IntensityBand.MODERATE
+        return IntensityBand.LOW
+
+
+class PrescriptionQuerySet(models.QuerySet["Prescription"]):
+    def active(self) -> PrescriptionQuerySet:
+        return self.filter(ended_at__isnull=True)
+
+    def with_thresholds(self) -> PrescriptionQuerySet:
+        """Annotate the effective readiness thresholds: the prescription's own, else the clinic's."""
+        return self.annotate(
+            reps_threshold=Coalesce(F("progress_at_reps"), F("patient__clinic__progress_at_reps")),
+            pain_threshold=Coalesce(F("pain_ceiling"), F("patient__clinic__pain_ceiling")),
+        )
+
+    def with_readiness(self) -> PrescriptionQuerySet:
+        """Annotate `is_ready`: the readiness rule (DESIGN §4) computed by the database.
+
+        Ready = a set on this prescription, not voided, with reps >= the threshold and pain <= the
+        ceiling. This is the only implementation of the rule; `progression.is_ready` reads it.
+        """
+        qualifying = SetLog.objects.filter(
+            prescription=OuterRef("pk"),
+            voided_at__isnull=True,
+            reps__gte=OuterRef("reps_threshold"),
+            pain__lte=OuterRef("pain_threshold"),
+        )
+        return self.with_thresholds().annotate(is_ready=Exists(qualifying))
+
+
+class Prescription(models.Model):
+    """One stage for one side of one patient, from started_at until ended_at."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="prescriptions")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="prescriptions")
+    target_sets = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+    target_reps = models.PositiveSmallIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)],
+        help_text="Reps per set to aim for today.",
+    )
+    hold_at_top_seconds = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MaxValueValidator(10)],
+        help_text="Pause at the top of each rep, seconds (the source asks for a slight pause).",
+    )
+    sessions_per_week = models.PositiveSmallIntegerField(
+        default=5, validators=[MinValueValidator(1), MaxValueValidator(14)]
+    )
+    progress_at_reps = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)],
+        help_text="Reps that make the patient ready for the next stage; empty = the clinic's (20).",
+    )
+    pain_ceiling = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_PAIN)],
+        help_text="Highest pain for a set to count towards readiness; empty = the clinic's (3).",
+    )
+    auto_advance = models.BooleanField(
+        default=False,
+        help_text="Advance automatically when ready (still subject to the clearance gate).",
+    )
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    prescribed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the system advanced the patient automatically.",
+    )
+    notes = models.TextField(blank=True)
+
+    objects = PrescriptionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "side", "-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "side"],
+                condition=Q(ended_at__isnull=True),
+                name="prescription_one_active_per_side",
+                violation_error_message="This side already has an active prescription.",
+            ),
+            models.CheckConstraint(
+                condition=Q(side__in=Side.values), name="prescription_side_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="prescription_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_sets__gte=1, target_sets__lte=10),
+                name="prescription_target_sets_1_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(target_reps__gte=1, target_reps__lte=MAX_REPS),
+                name="prescription_target_reps_1_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(hold_at_top_seconds__lte=10), name="prescription_hold_0_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(sessions_per_week__gte=1, sessions_per_week__lte=14),
+                name="prescription_sessions_per_week_1_14",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress_at_reps__isnull=True)
+                | Q(progress_at_reps__gte=1, progress_at_reps__lte=MAX_REPS),
+                name="prescription_progress_at_reps_1_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(pain_ceiling__isnull=True) | Q(pain_ceiling__lte=MAX_PAIN),
+                name="prescription_pain_ceiling_0_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient} — {self.get_side_display()} stage {self.stage.number}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def effective_progress_at_reps(self) -> int:
+        return self.progress_at_reps or self.patient.clinic.progress_at_reps
+
+    @property
+    def effective_pain_ceiling(self) -> int:
+        if self.pain_ceiling is not None:
+            return self.pain_ceiling
+        return self.patient.clinic.pain_ceiling
+
+
+class ChangeReason(models.TextChoices):
+    START = "start", "Started"
+    PROGRESSED = "progressed", "Progressed"
+    REGRESSED = "regressed", "Regressed"
+    STOPPED = "stopped", "Stopped"
+
+
+class StageChange(models.Model):
+    """One step on a patient's ladder for one side: who decided, when, why."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="stage_changes")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    from_stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    to_stage = models.ForeignKey(
+        Stage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=12, choices=ChangeReason.choices)
+    prescription = models.ForeignKey(
+        Prescription,
+        on_delete=models.PROTECT,
+        related_name="stage_changes",
+        help_text="The prescription started by this change (or ended, for a stop).",
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the system advanced the patient automatically.",
+    )
+    at = models.DateTimeField()
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "side", "at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reason__in=ChangeReason.values), name="stage_change_reason_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(side__in=Side.values), name="stage_change_side_valid"
+            ),
+            # A start has no "from"; a stop has no "to"; progress and regress have both.
+            models.CheckConstraint(
+                condition=(
+                    Q(reason="start", from_stage__isnull=True, to_stage__isnull=False)
+                    | Q(reason="stopped", from_stage__isnull=False, to_stage__isnull=True)
+                    | Q(
+                        reason__in=["progressed", "regressed"],
+                        from_stage__isnull=False,
+                        to_stage__isnull=False,
+                    )
+                ),
+                name="stage_change_shape",
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "side", "at"])]
+
+    def __str__(self) -> str:
+        a = self.from_stage.number if self.from_stage else "—"
+        b = self.to_stage.number if self.to_stage else "—"
+        return f"{self.get_side_display()} {a} → {b} ({self.get_reason_display()})"
+
+
+class Source(models.TextChoices):
+    APP = "app", "Phone app"
+    WEB = "web", "Web page"
+    CLINIC = "clinic", "In clinic"
+
+
+class SetLogQuerySet(models.QuerySet["SetLog"]):
+    def valid(self) -> SetLogQuerySet:
+        """Sets that count: voided sets stay stored but count for nothing."""
+        return self.filter(voided_at__isnull=True)
+
+
+class SetLog(models.Model):
+    """One set of one stage on one side. Never deleted; a therapist may void it with a reason."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="set_logs")
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="set_logs"
+    )
+    # Copied at log time so the history reads right even after the prescription changes.
+    stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    reps = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)]
+    )
+    pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(MAX_PAIN)])
+    effort = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(10)]
+    )
+    performed_at = models.DateTimeField(help_text="When the patient did the set (their clock).")
+    logged_at = models.DateTimeField(help_text="When the server stored it.")
+    source = models.CharField(max_length=10, choices=Source.choices)
+    client_id = models.UUIDField(help_text="Chosen by the client: the idempotency key.")
+    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
+    logged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    voided_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    void_reason = models.CharField(max_length=300, blank=True)
+
+    objects = SetLogQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "client_id"], name="setlog_client_id_unique_per_patient"
+            ),
+            models.CheckConstraint(
+                condition=Q(reps__gte=1, reps__lte=MAX_REPS), name="setlog_reps_1_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(pain__gte=0, pain__lte=MAX_PAIN), name="setlog_pain_0_10"
+            ),
+            models.CheckConstraint(
+                condition=Q(effort__isnull=True) | Q(effort__gte=0, effort__lte=10),
+                name="setlog_effort_0_10",
+            ),
+            models.CheckConstraint(condition=Q(side__in=Side.values), name="setlog_side_valid"),
+            models.CheckConstraint(
+                condition=Q(source__in=Source.values), name="setlog_source_valid"
+            ),
+            # Voided means: when, by whom and why, all three or none.
+            models.CheckConstraint(
+                condition=Q(voided_at__isnull=True, voided_by__isnull=True, void_reason="")
+                | (Q(voided_at__isnull=False, voided_by__isnull=False) & ~Q(void_reason="")),
+                name="setlog_void_complete",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["patient", "-performed_at"]),
+            models.Index(fields=["prescription", "reps", "pain"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reps} reps, pain {self.pain}/10 ({self.get_side_display()}, {self.stage})"
+
+    @property
+    def is_voided(self) -> bool:
+        return self.voided_at is not None
+
+    @property
+    def pain_alert(self) -> bool:
+        return self.pain > PAIN_ALERT_ABOVE

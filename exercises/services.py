@@ -1,0 +1,444 @@
+"""Every write to prescriptions, stage changes and set logs goes through these functions.
+
+Views, API serializers, the admin and management commands call them; none saves these models
+itself. Each function takes keyword arguments only, validates everything before writing, and writes
+in one transaction. Times default to now; passing them in lets the demo data replay eight weeks of
+history through exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from exercises.models import (
+    ChangeReason,
+    Prescription,
+    SetLog,
+    Source,
+    Stage,
+    StageChange,
+)
+from exercises.progression import is_ready
+from patients.clearance import check_clearance, clearance_problem
+from patients.errors import (
+    IdempotencyConflict,
+    InvalidTransition,
+    NotFound,
+    PrescriptionEnded,
+    PrescriptionPaused,
+)
+from patients.models import Patient, Side
+from patients.services import with_history_user
+
+# A phone's clock may run a little fast; a set "in the future" beyond this is a client error.
+FUTURE_TOLERANCE = dt.timedelta(minutes=5)
+# Offline sync window: older sets are refused rather than silently back-dated into reports.
+MAX_LOG_AGE = dt.timedelta(days=30)
+
+DOSE_FIELDS = (
+    "target_sets",
+    "target_reps",
+    "hold_at_top_seconds",
+    "sessions_per_week",
+    "progress_at_reps",
+    "pain_ceiling",
+    "auto_advance",
+)
+
+
+def _lock_patient(patient: Patient) -> None:
+    # Serialises stage changes of one patient, so two clicks cannot both advance the same side.
+    Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
+
+
+def _require_active_patient(patient: Patient) -> None:
+    if not patient.is_active:
+        raise InvalidTransition(
+            f"{patient.full_name} has been discharged; no prescription can be started or changed."
+        )
+
+
+@transaction.atomic
+def prescription_start(
+    *,
+    patient: Patient,
+    side: str,
+    stage: Stage,
+    by: AbstractUser | None,
+    at: dt.datetime | None = None,
+    target_sets: int = 3,
+    target_reps: int = 10,
+    hold_at_top_seconds: int = 1,
+    sessions_per_week: int = 5,
+    progress_at_reps: int | None = None,
+    pain_ceiling: int | None = None,
+    auto_advance: bool = False,
+    notes: str = "",
+) -> Prescription:
+    """Start a side on a stage. Passes the clearance gate; records a StageChange (start)."""
+    at = at or timezone.now()
+    _require_active_patient(patient)
+    if side not in Side.values:
+        raise ValidationError({"side": f"Side must be one of: {', '.join(Side.values)}."})
+    _lock_patient(patient)
+    current = Prescription.objects.active().filter(patient=patient, side=side).first()
+    if current is not None:
+        raise InvalidTransition(
+            f"The {side} side already has an active prescription (stage {current.stage.number}); "
+            f"advance, regress or stop it instead of starting another."
+        )
+    check_clearance(patient, stage.number, patient.clinic.local_date(at))
+    prescription = Prescription(
+        patient=patient,
+        side=side,
+        stage=stage,
+        target_sets=target_sets,
+        target_reps=target_reps,
+        hold_at_top_seconds=hold_at_top_seconds,
+        sessions_per_week=sessions_per_week,
+        progress_at_reps=progress_at_reps,
+        pain_ceiling=pain_ceiling,
+        auto_advance=auto_advance,
+        started_at=at,
+        prescribed_by=by,
+        notes=notes.strip(),
+    )
+    prescription.full_clean()
+    with_history_user(prescription, by).save()
+    _record_change(prescription, ChangeReason.START, None, stage, by, at, notes)
+    return prescription
+
+
+def _record_change(
+    prescription: Prescription,
+    reason: ChangeReason,
+    from_stage: Stage | None,
+    to_stage: Stage | None,
+    by: AbstractUser | None,
+    at: dt.datetime,
+    note: str,
+) -> StageChange:
+    change = StageChange(
+        patient=prescription.patient,
+        side=prescription.side,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        reason=reason,
+        prescription=prescription,
+        by=by,
+        at=at,
+        note=note.strip(),
+    )
+    with_history_user(change, by).save()
+    return change
+
+
+def _lock_active(prescription: Prescription) -> Prescription:
+    """Re-read the prescription under a row lock and refuse if it has ended meanwhile."""
+    _require_active_patient(prescription.patient)
+    _lock_patient(prescription.patient)
+    fresh = (
+        Prescription.objects.select_related("stage__ladder", "patient__clinic")
+        .filter(pk=prescription.pk)
+        .first()
+    )
+    if fresh is None or not fresh.is_active:
+        raise PrescriptionEnded(
+            "This prescription has already ended; refresh to see the patient's current stage."
+        )
+    return fresh
+
+
+def _end(prescription: Prescription, at: dt.datetime, by: AbstractUser | None) -> None:
+    if at < prescription.started_at:
+        raise ValidationError({"at": "A prescription cannot end before it started."})
+    prescription.ended_at = at
+    with_history_user(prescription, by).save(update_fields=["ended_at"])
+
+
+def _change_stage(
+    prescription: Prescription,
+    to_stage: Stage,
+    reason: ChangeReason,
+    by: AbstractUser | None,
+    at: dt.datetime,
+    note: str,
+) -> Prescription:
+    """End one prescription and start the next with the same dose: the ladder's single step."""
+    _end(prescription, at, by)
+    successor = Prescription(
+        patient=prescription.patient,
+        side=prescription.side,
+        stage=to_stage,
+        started_at=at,
+        prescribed_by=by,
+        notes=note.strip(),
+        **{f: getattr(prescription, f) for f in DOSE_FIELDS},
+    )
+    successor.full_clean()
+    with_history_user(successor, by).save()
+    _record_change(successor, reason, prescription.stage, to_stage, by, at, note)
+    return successor
+
+
+def next_stage(stage: Stage) -> Stage | None:
+    return stage.ladder.stages.filter(number__gt=stage.number).order_by("number").first()
+
+
+def previous_stage(stage: Stage) -> Stage | None:
+    return stage.ladder.stages.filter(number__lt=stage.number).order_by("-number").first()
+
+
+@transaction.atomic
+def prescription_advance(
+    *,
+    prescription: Prescription,
+    by: AbstractUser | None,
+    at: dt.datetime | None = None,
+    note: str = "",
+) -> Prescription:
+    """Move a side one stage up the ladder. Passes the clearance gate for the new stage.
+
+    `by=None` means the system advanced it (a prescription that opted in to automatic advance).
+    """
+    at = at or timezone.now()
+    current = _lock_active(prescription)
+    to_stage = next_stage(current.stage)
+    if to_stage is None:
+        raise InvalidTransition(
+            f"Stage {current.stage.number} is the top of the ladder: the ladder is complete. "
+            f"Keep the patient at this stage or stop the prescription."
+        )
+    check_clearance(current.patient, to_stage.number, current.patient.clinic.local_date(at))
+    return _change_stage(current, to_stage, ChangeReason.PROGRESSED, by, at, note)
+
+
+@transaction.atomic
+def prescription_regress(
+    *,
+    prescription: Prescription,
+    by: AbstractUser,
+    at: dt.datetime | None = None,
+    note: str = "",
+) -> Prescription:
+    """Move a side one stage down, e.g. after pain above 5/10.
+
+    Not gated: a lower stage is less load. If clearance is not in force the new prescription is
+    paused like any other, so the patient still cannot log until it is.
+    """
+    at = at or timezone.now()
+    current = _lock_active(prescription)
+    to_stage = previous_stage(current.stage)
+    if to_stage is None:
+        raise InvalidTransition(
+            f"Stage {current.stage.number} is the first stage; there is nothing to regress to. "
+            f"Stop the prescription instead."
+        )
+    return _change_stage(current, to_stage, ChangeReason.REGRESSED, by, at, note)
+
+
+@transaction.atomic
+def prescription_stop(
+    *,
+    prescription: Prescription,
+    by: AbstractUser,
+    at: dt.datetime | None = None,
+    note: str = "",
+) -> Prescription:
+    """End a side's prescription without a successor."""
+    at = at or timezone.now()
+    current = _lock_active(prescription)
+    _end(current, at, by)
+    _record_change(current, ChangeReason.STOPPED, current.stage, None, by, at, note)
+    return current
+
+
+@transaction.atomic
+def patient_discharge(*, patient: Patient, by: AbstractUser, at: dt.datetime | None = None) -> None:
+    """Discharge a patient: stop every active prescription, then mark the patient discharged."""
+    at = at or timezone.now()
+    _require_active_patient(patient)
+    for prescription in Prescription.objects.active().filter(patient=patient):
+        prescription_stop(prescription=prescription, by=by, at=at, note="Discharged.")
+    patient.discharged_at = at
+    with_history_user(patient, by).save(update_fields=["discharged_at"])
+
+
+def pause_reason(prescription: Prescription, on: dt.date) -> str | None:
+    """Why an active prescription is paused on a day (clearance), or None. Derived, never stored."""
+    return clearance_problem(prescription.patient, prescription.stage.number, on)
+
+
+@dataclass(frozen=True)
+class LoggedSet:
+    set_log: SetLog
+    created: bool
+
+
+def _same_payload(existing: SetLog, candidate: SetLog) -> bool:
+    return (
+        existing.prescription_id == candidate.prescription_id
+        and existing.reps == candidate.reps
+        and existing.pain == candidate.pain
+        and existing.effort == candidate.effort
+        and existing.performed_at == candidate.performed_at
+        and existing.note == candidate.note
+    )
+
+
+def _replay(existing: SetLog, candidate: SetLog) -> LoggedSet:
+    if not _same_payload(existing, candidate):
+        raise IdempotencyConflict(
+            f"A different set was already stored under client_id {existing.client_id}. "
+            f"Use a new client_id for a new set."
+        )
+    return LoggedSet(existing, created=False)
+
+
+def set_log(
+    *,
+    patient: Patient,
+    prescription: Prescription,
+    reps: int,
+    pain: int,
+    performed_at: dt.datetime,
+    client_id: uuid.UUID,
+    by: AbstractUser,
+    source: str,
+    effort: int | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> LoggedSet:
+    """Store one set, idempotently on (patient, client_id).
+
+    The same client_id with the same payload returns the stored set (`created=False`) and writes
+    nothing; with a different payload it raises IdempotencyConflict. Concurrent identical requests
+    store one row: the unique constraint decides, and the losers read the winner's row.
+
+    A set is accepted when the prescription was active and not paused (clearance) at the time it
+    was performed, so a set done offline before the therapist changed the stage is not lost.
+    """
+    now = now or timezone.now()
+    if prescription.patient_id != patient.pk:
+        # Same message as a missing prescription: never reveal another patient's data exists.
+        raise NotFound("No such prescription for this patient.")
+    candidate = SetLog(
+        patient=patient,
+        prescription=prescription,
+        stage_id=prescription.stage_id,
+        side=prescription.side,
+        reps=reps,
+        pain=pain,
+        effort=effort,
+        performed_at=performed_at,
+        logged_at=now,
+        source=source,
+        client_id=client_id,
+        note=(note or "").strip(),
+        logged_by=by,
+    )
+    existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
+    if existing is not None:
+        return _replay(existing, candidate)
+
+    # Field validators give per-field messages; the check constraints stay the database's backstop
+    # (validating them here would cost a query each on the hottest write path).
+    candidate.full_clean(
+        exclude=["patient", "prescription", "stage", "logged_by"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    if source not in Source.values:
+        raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
+    _check_performed_at(prescription, performed_at, now)
+    if prescription.ended_at is not None and performed_at >= prescription.ended_at:
+        raise PrescriptionEnded(
+            f"This prescription (stage {prescription.stage.number}, {prescription.side} side) "
+            f"ended on {prescription.ended_at:%d %b %Y}; log against the current plan."
+        )
+    problem = pause_reason(prescription, patient.clinic.local_date(performed_at))
+    if problem is not None:
+        raise PrescriptionPaused(
+            "Your exercises are paused until your medical clearance is up to date: please "
+            "contact your therapist. " + problem
+        )
+
+    try:
+        with transaction.atomic():
+            with_history_user(candidate, by).save(force_insert=True)
+            if prescription.auto_advance and prescription.is_active:
+                _auto_advance(prescription, now)
+    except IntegrityError:
+        existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
+        if existing is None:
+            raise
+        return _replay(existing, candidate)
+    return LoggedSet(candidate, created=True)
+
+
+def _check_performed_at(
+    prescription: Prescription, performed_at: dt.datetime, now: dt.datetime
+) -> None:
+    if timezone.is_naive(performed_at):
+        raise ValidationError(
+            {"performed_at": "Give the time with its UTC offset, e.g. 2026-11-24T07:30:00+01:00."}
+        )
+    if performed_at > now + FUTURE_TOLERANCE:
+        raise ValidationError({"performed_at": "A set cannot be performed in the future."})
+    if performed_at < now - MAX_LOG_AGE:
+        raise ValidationError(
+            {
+                "performed_at": "Sets older than 30 days cannot be logged; ask your therapist "
+                "to record it."
+            }
+        )
+    if performed_at < prescription.started_at:
+        raise ValidationError(
+            {"performed_at": "This set was performed before the prescription started."}
+        )
+
+
+def _auto_advance(prescription: Prescription, now: dt.datetime) -> None:
+    """Advance a prescription that opted in, once it is ready; the gate still applies."""
+    if not is_ready(prescription):
+        return
+    if next_stage(prescription.stage) is None:
+        return  # ladder complete: a therapist decides what comes next
+    try:
+        with transaction.atomic():
+            prescription_advance(
+                prescription=prescription,
+                by=None,
+                at=max(now, prescription.started_at),
+                note="Advanced automatically: ready to progress.",
+            )
+    except ValidationError:
+        # Clearance does not allow the next stage: the patient stays, and the "ready and not
+        # acted on" alert tells the therapist why.
+        return
+
+
+@transaction.atomic
+def set_void(
+    *, set_log: SetLog, by: AbstractUser, reason: str, at: dt.datetime | None = None
+) -> SetLog:
+    """Void a set with a reason. It stays stored (and in the audit history) but counts for nothing."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the set is voided."})
+    locked = SetLog.objects.select_for_update().get(pk=set_log.pk)
+    if locked.is_voided:
+        raise InvalidTransition("This set is already voided.")
+    locked.voided_at = at or timezone.now()
+    locked.voided_by = by
+    locked.void_reason = reason[:300]
+    locked.full_clean(exclude=["patient", "prescription", "stage", "logged_by"])
+    with_history_user(locked, by).save(update_fields=["voided_at", "voided_by", "void_reason"])
+    return locked

@@ -1,0 +1,325 @@
+"""Clinics, their care teams, patients and medical clearance.
+
+Integrity that must never be broken lives in the database (check and unique constraints), so the
+admin, a management command and a future importer cannot get around it. Rules that read more than
+one row live in `patients/clearance.py` and the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+# Pain-monitoring model (Thomeé 1997, used with loading programmes): 0-3/10 safe, 4-5 acceptable,
+# above 5 not acceptable. The ceiling for "ready to progress" defaults to the top of the safe band.
+DEFAULT_PAIN_CEILING = 3
+# Boren et al. 2011: "when a patient can do 20 reps at a level, it is time to move to the next".
+DEFAULT_PROGRESS_AT_REPS = 20
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "%(value)s is not a known time zone; use an IANA name such as Europe/London.",
+            params={"value": value},
+            code="invalid_timezone",
+        )
+
+
+class Side(models.TextChoices):
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+
+
+class Clinic(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    timezone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_timezone],
+        help_text="IANA time zone; a patient's 'day' (adherence, alerts) is counted in it.",
+    )
+    progress_at_reps = models.PositiveSmallIntegerField(
+        default=DEFAULT_PROGRESS_AT_REPS,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Reps in one set that make a patient ready for the next stage (Boren 2011: 20).",
+    )
+    pain_ceiling = models.PositiveSmallIntegerField(
+        default=DEFAULT_PAIN_CEILING,
+        validators=[MaxValueValidator(10)],
+        help_text="Highest pain (0-10) a set may have and still count towards readiness.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress_at_reps__gte=1, progress_at_reps__lte=100),
+                name="clinic_progress_at_reps_1_100",
+            ),
+            models.CheckConstraint(
+                condition=Q(pain_ceiling__gte=0, pain_ceiling__lte=10),
+                name="clinic_pain_ceiling_0_10",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tzinfo(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        """The calendar day of `moment` in this clinic's zone."""
+        return moment.astimezone(self.tzinfo).date()
+
+
+class Role(models.TextChoices):
+    THERAPIST = "therapist", "Therapist"
+    STAFF = "staff", "Staff"
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def therapists(self) -> MembershipQuerySet:
+        return self.filter(role=Role.THERAPIST)
+
+
+class Membership(models.Model):
+    """A user's role in one clinic. A user may work in several clinics."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = MembershipQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["clinic__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "clinic"], name="membership_one_role_per_clinic"
+            ),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+
+
+class AffectedSide(models.TextChoices):
+    LEFT = "left", "Left"
+    RIGHT = "right", "Right"
+    BOTH = "both", "Both"
+
+
+class PatientQuerySet(models.QuerySet["Patient"]):
+    def active(self) -> PatientQuerySet:
+        return self.filter(discharged_at__isnull=True)
+
+    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> PatientQuerySet:
+        """Patients this user may see: their clinics' patients, or only themselves as a patient.
+
+        Private is the default: anonymous users and users with no membership see nothing.
+        """
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        if user.is_superuser:
+            return self.all()
+        return self.filter(Q(clinic__memberships__user=user) | Q(user=user)).distinct()
+
+
+class Patient(models.Model):
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    primary_therapist = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="caseload",
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="patient",
+        help_text="The patient's own login (optional): for the phone app and the 'my exercises' page.",
+    )
+    record_number = models.CharField(
+        max_length=40, help_text="The clinic's medical record number; unique within the clinic."
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    affected_side = models.CharField(max_length=5, choices=AffectedSide.choices)
+    requires_clearance = models.BooleanField(
+        default=False,
+        help_text="Exercise only after the medical team signs off (e.g. after a pelvic fracture).",
+    )
+    clearance_reason = models.CharField(
+        max_length=300, blank=True, help_text="Why clearance is needed, e.g. 'pelvic fracture'."
+    )
+    discharged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PatientQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "record_number"], name="patient_record_number_unique_per_clinic"
+            ),
+            models.CheckConstraint(
+                condition=~Q(record_number=""), name="patient_record_number_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(affected_side__in=AffectedSide.values),
+                name="patient_affected_side_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(requires_clearance=False) | ~Q(clearance_reason=""),
+                name="patient_clearance_requires_reason",
+                violation_error_message="Give the reason clearance is required.",
+            ),
+        ]
+        indexes = [models.Index(fields=["clinic", "last_name", "first_name"])]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} ({self.record_number})"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.discharged_at is None
+
+    def clean(self) -> None:
+        super().clean()
+        if self.date_of_birth and self.date_of_birth > dt.date.today():
+            raise ValidationError({"date_of_birth": "Date of birth cannot be in the future."})
+
+
+class Decision(models.TextChoices):
+    CLEARED = "cleared", "Cleared"
+    RESTRICTED = "restricted", "Cleared with restrictions"
+    NOT_CLEARED = "not_cleared", "Not cleared"
+
+
+class WeightBearing(models.TextChoices):
+    FULL = "full", "Full weight-bearing"
+    AS_TOLERATED = "as_tolerated", "Weight-bearing as tolerated"
+    PARTIAL = "partial", "Partial weight-bearing"
+    TOUCH = "touch", "Touch-toe weight-bearing"
+    NONE = "none", "Non-weight-bearing"
+    NOT_STATED = "not_stated", "Not stated"
+
+
+class ClearanceNoteQuerySet(models.QuerySet["ClearanceNote"]):
+    def newest_first(self) -> ClearanceNoteQuerySet:
+        # The note signed last supersedes; recording order breaks ties on the same day.
+        return self.order_by("-signed_on", "-recorded_at", "-id")
+
+
+class ClearanceNote(models.Model):
+    """A medical team's sign-off, as recorded by the clinic. Never edited: a new note supersedes."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="clearance_notes")
+    reason = models.CharField(
+        max_length=300, help_text="Reason or diagnosis, e.g. pelvic fracture."
+    )
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    weight_bearing = models.CharField(
+        max_length=20, choices=WeightBearing.choices, default=WeightBearing.NOT_STATED
+    )
+    max_stage = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Highest stage allowed; leave empty when no stage limit was given.",
+    )
+    restrictions = models.TextField(blank=True, help_text="Any other restriction, as written.")
+    signed_by_name = models.CharField(max_length=200)
+    signed_by_credentials = models.CharField(max_length=100, help_text="e.g. MD, orthopaedics.")
+    signed_on = models.DateField()
+    review_on = models.DateField(help_text="Review or expiry date: the clearance lapses after it.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ClearanceNoteQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-signed_on", "-recorded_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(review_on__gte=models.F("signed_on")),
+                name="clearance_review_not_before_signed",
+                violation_error_message="The review date cannot be before the date signed.",
+            ),
+            models.CheckConstraint(
+                condition=Q(decision__in=Decision.values), name="clearance_decision_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_stage__isnull=True) | Q(max_stage__gte=1),
+                name="clearance_max_stage_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(signed_by_name=""), name="clearance_signed_by_not_empty"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "-signed_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.signed_by_name} on {self.signed_on}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.decision == Decision.RESTRICTED and not (
+            self.max_stage
+            or self.restrictions.strip()
+            or self.weight_bearing not in (WeightBearing.FULL, WeightBearing.NOT_STATED)
+        ):
+            raise ValidationError(
+                {"restrictions": "A clearance with restrictions must say what they are."}
+            )
+        if self.decision == Decision.NOT_CLEARED and self.max_stage:
+            raise ValidationError(
+                {"max_stage": "A note that does not clear the patient cannot allow a stage."}
+            )
+
+    def is_in_force(self, on: dt.date) -> bool:
+        """Cleared (with or without restrictions), signed on or before `on`, review date not passed."""
+        return (
+            self.decision in (Decision.CLEARED, Decision.RESTRICTED)
+            and self.signed_on <= on <= self.review_on
+        )
+
+    def allows_stage(self, stage_number: int) -> bool:
+        return self.max_stage is None or stage_number <= self.max_stage
+
+    def covers(self, stage_number: int, on: dt.date) -> bool:
+        return self.is_in_force(on) and self.allows_stage(stage_number)

@@ -1,0 +1,118 @@
+"""Writes for clinics' patients and clearance notes. Views, the admin and commands call these."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from patients.models import ClearanceNote, Clinic, Patient, WeightBearing
+
+
+def with_history_user[M](obj: M, by: AbstractUser | None) -> M:
+    # simple_history reads this attribute first, so rows written outside a request (commands,
+    # the system's automatic advance) still say who made the change.
+    obj._history_user = by  # type: ignore[attr-defined]
+    return obj
+
+
+@transaction.atomic
+def patient_create(
+    *,
+    clinic: Clinic,
+    record_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: dt.date,
+    affected_side: str,
+    primary_therapist: AbstractUser | None = None,
+    requires_clearance: bool = False,
+    clearance_reason: str = "",
+    by: AbstractUser | None = None,
+) -> Patient:
+    patient = Patient(
+        clinic=clinic,
+        record_number=record_number.strip(),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        date_of_birth=date_of_birth,
+        affected_side=affected_side,
+        primary_therapist=primary_therapist,
+        requires_clearance=requires_clearance,
+        clearance_reason=clearance_reason.strip(),
+    )
+    if (
+        primary_therapist is not None
+        and not clinic.memberships.filter(user=primary_therapist, role="therapist").exists()
+    ):
+        raise ValidationError(
+            {"primary_therapist": "The primary therapist must be a therapist of this clinic."}
+        )
+    patient.full_clean()
+    with_history_user(patient, by).save()
+    return patient
+
+
+@transaction.atomic
+def patient_login_create(
+    *, patient: Patient, username: str, password: str | None, by: AbstractUser | None = None
+) -> AbstractUser:
+    """Give a patient a login of their own (for the phone app and the 'my exercises' page).
+
+    With `password=None` the account gets an unusable password, to be set through an invitation.
+    """
+    if patient.user_id is not None:
+        raise ValidationError({"username": "This patient already has a login."})
+    User = get_user_model()
+    user = User(username=username.strip())
+    user.full_clean(exclude=["password"])
+    if password is None:
+        user.set_unusable_password()
+    else:
+        user.set_password(password)
+    user.save()
+    patient.user = user
+    with_history_user(patient, by).save(update_fields=["user"])
+    return user
+
+
+@transaction.atomic
+def clearance_note_record(
+    *,
+    patient: Patient,
+    reason: str,
+    decision: str,
+    signed_by_name: str,
+    signed_by_credentials: str,
+    signed_on: dt.date,
+    review_on: dt.date,
+    recorded_by: AbstractUser,
+    weight_bearing: str = WeightBearing.NOT_STATED,
+    max_stage: int | None = None,
+    restrictions: str = "",
+    today: dt.date | None = None,
+) -> ClearanceNote:
+    """Record a medical team's clearance decision. Notes are never edited: a new one supersedes."""
+    today = today or patient.clinic.local_date(timezone.now())
+    note = ClearanceNote(
+        patient=patient,
+        reason=reason.strip(),
+        decision=decision,
+        weight_bearing=weight_bearing,
+        max_stage=max_stage,
+        restrictions=restrictions.strip(),
+        signed_by_name=signed_by_name.strip(),
+        signed_by_credentials=signed_by_credentials.strip(),
+        signed_on=signed_on,
+        review_on=review_on,
+        recorded_by=recorded_by,
+    )
+    note.full_clean()
+    if signed_on > today:
+        raise ValidationError({"signed_on": "A clearance cannot be signed in the future."})
+    with_history_user(note, recorded_by).save()
+    return note

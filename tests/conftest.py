@@ -1,0 +1,59 @@
+"""The cast every test module can use: two clinics, their care teams, two patients."""
+
+import pytest
+
+from patients.models import Role
+from tests.factories import ClinicFactory, MembershipFactory, PatientFactory, UserFactory
+
+
+@pytest.fixture
+def clinic(db):
+    return ClinicFactory(name="Riverside Physio", slug="riverside", timezone="Europe/London")
+
+
+@pytest.fixture
+def other_clinic(db):
+    return ClinicFactory(name="Hillcrest Rehab", slug="hillcrest", timezone="America/Chicago")
+
+
+@pytest.fixture
+def therapist(clinic):
+    return MembershipFactory(clinic=clinic, role=Role.THERAPIST, user__username="thera").user
+
+
+@pytest.fixture
+def colleague(clinic):
+    return MembershipFactory(clinic=clinic, role=Role.THERAPIST, user__username="colleague").user
+
+
+@pytest.fixture
+def staff(clinic):
+    return MembershipFactory(clinic=clinic, role=Role.STAFF, user__username="staffer").user
+
+
+@pytest.fixture
+def outsider(other_clinic):
+    """A therapist of another clinic."""
+    return MembershipFactory(clinic=other_clinic, role=Role.THERAPIST, user__username="outsider").user
+
+
+@pytest.fixture
+def patient(clinic, therapist):
+    return PatientFactory(
+        clinic=clinic,
+        primary_therapist=therapist,
+        first_name="Maya",
+        last_name="Lindqvist",
+        user=UserFactory(username="maya"),
+    )
+
+
+@pytest.fixture
+def other_patient(clinic, therapist):
+    return PatientFactory(
+        clinic=clinic,
+        primary_therapist=therapist,
+        first_name="Omar",
+        last_name="Haddad",
+        user=UserFactory(username="omar"),
+    )
