@@ -1,1 +1,491 @@
-# Register your models here.
+"""The Django admin for clinics, care teams, patients and clearance notes.
+
+The admin shows everything, but it does not get around the rules. Writes that have a service go
+through it (a patient is created by `patient_create`, a clearance note by `clearance_note_record`),
+the form shows the service's own error messages, a recorded clearance note is never edited or
+deleted, and nothing is ever reverted from the audit history.
+
+The helpers at the top (`ServiceForm`, `AuditedAdmin`, `NullDateFilter`) are shared with
+`exercises/admin.py`, which imports this module (never the other way round: patients sits below
+exercises). For the same reason the "Discharge" action, which stops prescriptions, is added to the
+patient admin by `exercises/admin.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
+
+from patients.clearance import clearance_status
+from patients.models import ClearanceNote, Clinic, Membership, Patient
+from patients.services import clearance_note_record, patient_create
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def acting_user(request: HttpRequest) -> AbstractUser:
+    """The signed-in admin user: the services record them as the one who made the change."""
+    user = request.user
+    if not isinstance(user, AbstractUser):  # admin views only let active staff in
+        raise PermissionDenied
+    return user
+
+
+def adopt(obj: models.Model, saved: models.Model) -> None:
+    """Copy what a service saved onto the admin's unsaved form instance.
+
+    The admin goes on to log, message and redirect with the object it built from the form, so it
+    needs the primary key and the values the service set (times, who, copied stage).
+    """
+    for field in obj._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(saved, field.attname))
+    obj._state.adding = False
+    obj._state.db = saved._state.db
+
+
+def add_service_errors(
+    form: forms.BaseForm, error: ValidationError, rename: Mapping[str, str] | None = None
+) -> None:
+    """Put a service's ValidationError on the form: on its field when the form has one, else on top."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.error_dict.items():
+        name = (rename or {}).get(field, field)
+        form.add_error(name if name in form.fields else None, errors)
+
+
+class _DryRun(Exception):
+    """Raised inside a dry run so that its savepoint is always rolled back."""
+
+
+def dry_run(
+    form: forms.BaseForm, call: Callable[[], object], rename: Mapping[str, str] | None = None
+) -> None:
+    """Run a service call in a savepoint that is always rolled back, and put its errors on the form.
+
+    The admin must refuse exactly what the service refuses, with the service's message, on the form
+    (not as a crash after the form was accepted). Asking the service itself rather than copying its
+    checks here means the admin and the service cannot drift apart. `save_model` makes the real call.
+    """
+    try:
+        with transaction.atomic():
+            call()
+            raise _DryRun
+    except _DryRun:
+        pass
+    except ValidationError as error:
+        add_service_errors(form, error, rename)
+
+
+class ServiceForm(forms.ModelForm):
+    """A ModelForm whose object is written by a service, checked by a dry run of that service.
+
+    First the model's own validation (field validators, `clean()`, constraints) runs as in any
+    ModelForm; if that passes, `validate_with_service` dry-runs the service for the rules that read
+    other rows (the clearance gate, one active prescription per side, a set's time window).
+    """
+
+    # The signed-in user, set by `AuditedAdmin.get_form`: services need to know who acts.
+    by: ClassVar[AbstractUser]
+
+    def _post_clean(self) -> None:
+        # ModelForm validates the model here (after `clean()`), so the dry run goes after it: a
+        # form with a bad field never reaches the service, and no message is shown twice.
+        super()._post_clean()
+        if not self.errors:
+            self.validate_with_service()
+
+    def validate_with_service(self) -> None:
+        raise NotImplementedError
+
+
+class AuditedAdmin(SimpleHistoryAdmin):
+    """Admin for a model with an audit history: the history is one click away, and read-only.
+
+    simple_history saves a POSTed old version straight through `save_model`, even when its Revert
+    button is hidden. That would un-void a set, re-open an ended prescription, edit a recorded
+    clearance note or un-discharge a patient past the services, so reverting is refused outright.
+    """
+
+    def revert_disabled(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return True
+
+    def history_form_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        version_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: models.Model | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        # modelform_factory builds a new class on every call, so this never leaks between requests.
+        form.by = acting_user(request)
+        return form
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:
+            # The form dry-ran the service, but another user may have written in between (e.g.
+            # started the same side a moment earlier). The real call refused and the admin's
+            # transaction rolled back: say why instead of failing with a server error.
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class NullDateFilter(admin.SimpleListFilter):
+    """A two-way filter on whether a date is set: active/ended, active/discharged, voided or not."""
+
+    field: ClassVar[str]
+    # ((value, label) when the date is empty, (value, label) when it is set)
+    options: ClassVar[tuple[tuple[str, str], tuple[str, str]]]
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> Any:
+        return self.options
+
+    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+        (empty, _), (set_, _) = self.options
+        if self.value() == empty:
+            return queryset.filter(**{f"{self.field}__isnull": True})
+        if self.value() == set_:
+            return queryset.filter(**{f"{self.field}__isnull": False})
+        return queryset
+
+
+# Search and columns that every patient-related changelist shares.
+PATIENT_SEARCH_FIELDS = ("patient__first_name", "patient__last_name", "patient__record_number")
+
+
+class PatientColumns:
+    """Patient name, record number and clinic as changelist columns, for models with a `patient`.
+
+    The admin using it must select `patient__clinic` in its queryset, or each row costs queries.
+    """
+
+    @admin.display(description="patient", ordering="patient__last_name")
+    def patient_name(self, obj: Any) -> str:
+        return obj.patient.full_name
+
+    @admin.display(description="record number", ordering="patient__record_number")
+    def record_number(self, obj: Any) -> str:
+        return obj.patient.record_number
+
+    @admin.display(description="clinic", ordering="patient__clinic__name")
+    def clinic(self, obj: Any) -> str:
+        return obj.patient.clinic.name
+
+
+# -- clinics and care teams ----------------------------------------------------------------------
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 1
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("user",)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Membership]:
+        return super().get_queryset(request).select_related("user")
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "timezone", "progress_at_reps", "pain_ceiling", "patient_count")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (MembershipInline,)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Clinic]:
+        return super().get_queryset(request).annotate(_patient_count=models.Count("patients"))
+
+    @admin.display(description="patients", ordering="_patient_count")
+    def patient_count(self, obj: Clinic) -> int:
+        return obj._patient_count  # type: ignore[attr-defined]
+
+
+@admin.register(Membership)
+class MembershipAdmin(AuditedAdmin):
+    list_display = ("user", "clinic", "role", "created_at")
+    list_filter = ("clinic", "role")
+    search_fields = (
+        "user__username",
+        "user__first_name",
+        "user__last_name",
+        "user__email",
+        "clinic__name",
+    )
+    list_select_related = ("user", "clinic")
+    autocomplete_fields = ("user",)
+
+
+# -- patients ------------------------------------------------------------------------------------
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = (
+            "clinic",
+            "record_number",
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "affected_side",
+            "primary_therapist",
+            "user",
+            "requires_clearance",
+            "clearance_reason",
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        # The same rule `patient_create` applies; there is no update service to apply it on change.
+        clinic = cleaned.get("clinic")
+        therapist = cleaned.get("primary_therapist")
+        if (
+            clinic is not None
+            and therapist is not None
+            and not clinic.memberships.therapists().filter(user=therapist).exists()
+        ):
+            self.add_error(
+                "primary_therapist", "The primary therapist must be a therapist of this clinic."
+            )
+        return cleaned
+
+
+class ActivePatientFilter(NullDateFilter):
+    title = "status"
+    parameter_name = "status"
+    field = "discharged_at"
+    options = (("active", "Active"), ("discharged", "Discharged"))
+
+
+class ClearanceNoteInline(admin.TabularInline):
+    """The patient's clearance notes, newest first; each opens on its own (read-only) page."""
+
+    model = ClearanceNote
+    fields = ("decision", "max_stage", "signed_by_name", "signed_on", "review_on", "recorded_by")
+    readonly_fields = fields
+    extra = 0
+    show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[ClearanceNote]:
+        return super().get_queryset(request).select_related("recorded_by")
+
+    def has_add_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
+        return False  # recorded through the clearance note admin, by the service
+
+    def has_change_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(AuditedAdmin):
+    form = PatientForm
+    list_display = (
+        "full_name",
+        "record_number",
+        "clinic",
+        "affected_side",
+        "primary_therapist",
+        "clearance",
+        "is_active",
+    )
+    list_filter = ("clinic", "affected_side", "requires_clearance", ActivePatientFilter)
+    search_fields = ("first_name", "last_name", "record_number")
+    autocomplete_fields = ("primary_therapist", "user")
+    inlines = (ClearanceNoteInline,)
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Patient]:
+        # The clinic gives each row its "today"; the notes give its clearance column.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("clinic", "primary_therapist")
+            .prefetch_related("clearance_notes")
+        )
+
+    def get_fieldsets(self, request: HttpRequest, obj: Patient | None = None) -> Any:
+        clearance = ["requires_clearance", "clearance_reason"]
+        care_team = ["primary_therapist"]
+        if obj is not None:
+            clearance.append("clearance_summary")
+            # `patient_create` takes no login: a login is given to an existing patient.
+            care_team.append("user")
+        fieldsets: list[tuple[str | None, dict[str, Any]]] = [
+            (
+                None,
+                {
+                    "fields": [
+                        "clinic",
+                        "record_number",
+                        "first_name",
+                        "last_name",
+                        "date_of_birth",
+                        "affected_side",
+                    ]
+                },
+            ),
+            ("Care team", {"fields": care_team}),
+            ("Medical clearance", {"fields": clearance}),
+        ]
+        if obj is not None:
+            fieldsets.append(("Status", {"fields": ["discharged_at", "created_at"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> Any:
+        if obj is None:
+            return ()
+        # Discharge is an action (it stops the prescriptions too), never a typed-in date.
+        return ("clearance_summary", "discharged_at", "created_at")
+
+    def get_inlines(self, request: HttpRequest, obj: Patient | None = None) -> Any:
+        return self.inlines if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
+        return False  # a patient's record is kept: discharge instead
+
+    @admin.display(description="name", ordering="last_name")
+    def full_name(self, obj: Patient) -> str:
+        return obj.full_name
+
+    @admin.display(description="active", boolean=True, ordering="discharged_at")
+    def is_active(self, obj: Patient) -> bool:
+        return obj.is_active
+
+    @admin.display(description="clearance")
+    def clearance(self, obj: Patient) -> str:
+        status = clearance_status(
+            obj, obj.clinic.local_date(timezone.now()), obj.clearance_notes.all()
+        )
+        return status.state.value.replace("_", " ").capitalize()
+
+    @admin.display(description="clearance today")
+    def clearance_summary(self, obj: Patient) -> str:
+        return clearance_status(obj, obj.clinic.local_date(timezone.now())).summary
+
+    def save_model(
+        self, request: HttpRequest, obj: Patient, form: forms.Form, change: bool
+    ) -> None:
+        if change:
+            # No update service exists: the ModelForm has validated the model, and
+            # SimpleHistoryAdmin records the user on the history row.
+            super().save_model(request, obj, form, change)
+            return
+        data = form.cleaned_data
+        created = patient_create(
+            clinic=data["clinic"],
+            record_number=data["record_number"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            date_of_birth=data["date_of_birth"],
+            affected_side=data["affected_side"],
+            primary_therapist=data["primary_therapist"],
+            requires_clearance=data["requires_clearance"],
+            clearance_reason=data["clearance_reason"],
+            by=acting_user(request),
+        )
+        adopt(obj, created)
+
+
+# -- clearance notes -----------------------------------------------------------------------------
+
+
+# What a clearance note records, as `clearance_note_record` takes it (recorded_by is the admin).
+NOTE_FIELDS = (
+    "patient",
+    "reason",
+    "decision",
+    "weight_bearing",
+    "max_stage",
+    "restrictions",
+    "signed_by_name",
+    "signed_by_credentials",
+    "signed_on",
+    "review_on",
+)
+
+
+class ClearanceNoteForm(ServiceForm):
+    class Meta:
+        model = ClearanceNote
+        fields = NOTE_FIELDS
+
+    def record(self) -> ClearanceNote:
+        data = {name: self.cleaned_data[name] for name in NOTE_FIELDS}
+        return clearance_note_record(**data, recorded_by=self.by)
+
+    def validate_with_service(self) -> None:
+        # Beyond the model's own checks: a note cannot be signed in the future (clinic's day).
+        dry_run(self, self.record)
+
+
+@admin.register(ClearanceNote)
+class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
+    form = ClearanceNoteForm
+    list_display = (
+        "patient_name",
+        "record_number",
+        "clinic",
+        "decision",
+        "max_stage",
+        "weight_bearing",
+        "signed_by_name",
+        "signed_on",
+        "review_on",
+        "recorded_by",
+    )
+    list_filter = ("patient__clinic", "decision", "weight_bearing")
+    search_fields = (*PATIENT_SEARCH_FIELDS, "signed_by_name")
+    autocomplete_fields = ("patient",)
+    readonly_fields = ("recorded_by", "recorded_at")
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[ClearanceNote]:
+        return super().get_queryset(request).select_related("patient__clinic", "recorded_by")
+
+    def get_fields(self, request: HttpRequest, obj: ClearanceNote | None = None) -> Any:
+        return NOTE_FIELDS if obj is None else (*NOTE_FIELDS, "recorded_by", "recorded_at")
+
+    def has_change_permission(self, request: HttpRequest, obj: ClearanceNote | None = None) -> bool:
+        return False  # a recorded note is never edited: a new note supersedes it
+
+    def has_delete_permission(self, request: HttpRequest, obj: ClearanceNote | None = None) -> bool:
+        return False
+
+    def save_model(
+        self, request: HttpRequest, obj: ClearanceNote, form: ClearanceNoteForm, change: bool
+    ) -> None:
+        if change:  # unreachable: the change view refuses a POST without change permission
+            raise PermissionDenied
+        adopt(obj, form.record())

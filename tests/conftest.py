@@ -34,7 +34,9 @@ def staff(clinic):
 @pytest.fixture
 def outsider(other_clinic):
     """A therapist of another clinic."""
-    return MembershipFactory(clinic=other_clinic, role=Role.THERAPIST, user__username="outsider").user
+    return MembershipFactory(
+        clinic=other_clinic, role=Role.THERAPIST, user__username="outsider"
+    ).user
 
 
 @pytest.fixture
@@ -56,4 +58,17 @@ def other_patient(clinic, therapist):
         first_name="Omar",
         last_name="Haddad",
         user=UserFactory(username="omar"),
+    )
+
+
+@pytest.fixture
+def patient_requiring_clearance(clinic, therapist):
+    """Recovering from a pelvic fracture: may exercise only with the medical team's clearance."""
+    return PatientFactory(
+        clinic=clinic,
+        primary_therapist=therapist,
+        first_name="Ines",
+        last_name="Duarte",
+        requires_clearance=True,
+        clearance_reason="pelvic fracture",
     )

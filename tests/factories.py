@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from exercises.models import Prescription, SetLog, Source, Stage
 from patients.models import ClearanceNote, Clinic, Decision, Membership, Patient, Role
+from patients.services import clearance_note_record
 
 PASSWORD = "correct-horse-battery"
 
@@ -67,7 +68,9 @@ class ClearanceNoteFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ClearanceNote
 
-    patient = factory.SubFactory(PatientFactory, requires_clearance=True, clearance_reason="pelvic fracture")
+    patient = factory.SubFactory(
+        PatientFactory, requires_clearance=True, clearance_reason="pelvic fracture"
+    )
     reason = "Pelvic fracture, conservatively managed"
     decision = Decision.CLEARED
     signed_by_name = "Dr. Ada Osei"
@@ -105,3 +108,31 @@ class SetLogFactory(factory.django.DjangoModelFactory):
     source = Source.APP
     client_id = factory.LazyFunction(uuid.uuid4)
     logged_by = factory.SubFactory(UserFactory)
+
+
+def record_clearance(
+    patient: Patient,
+    *,
+    by,
+    signed_on: dt.date,
+    review_on: dt.date,
+    decision: str = Decision.CLEARED,
+    max_stage: int | None = None,
+    restrictions: str = "",
+    today: dt.date | None = None,
+) -> ClearanceNote:
+    """Record a clearance note through the service, as a therapist would (`today` defaults to the
+    day it was signed, so tests never depend on the real date)."""
+    return clearance_note_record(
+        patient=patient,
+        reason="Pelvic fracture, conservatively managed",
+        decision=decision,
+        signed_by_name="Dr. Ada Osei",
+        signed_by_credentials="MD, orthopaedics",
+        signed_on=signed_on,
+        review_on=review_on,
+        recorded_by=by,
+        max_stage=max_stage,
+        restrictions=restrictions,
+        today=today or signed_on,
+    )

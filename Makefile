@@ -1,0 +1,55 @@
+# The two commands a newcomer needs: `make run` and `make test`. Everything else supports them.
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-postgres lint format migrations-check clean
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/test
+DEMO_PASSWORD ?= demo
+
+# Django 6.1 needs Python >= 3.12: take the first interpreter that is new enough. With pyenv, the
+# .python-version file makes python3.12 resolve; elsewhere python3 may already be 3.12 or 3.13.
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
+	&& { echo $$p; break; }; done)
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	@test -n "$(PYTHON)" || { echo "ERROR: Python 3.12 or newer is required (Django 6.1). Install it, e.g. 'pyenv install 3.12', and retry."; exit 1; }
+	@echo "Creating $(VENV) with $$($(PYTHON) --version)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the app with its dev tools
+
+run: install ## Set up the SQLite database with demo data and serve on http://127.0.0.1:8000
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py seed_demo --password $(DEMO_PASSWORD)
+	@echo ""
+	@echo "Serving on http://127.0.0.1:8000/ — sign in at http://127.0.0.1:8000/accounts/login/ (password: $(DEMO_PASSWORD)); admin at /admin/ (user admin)."
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: install ## Run the whole test suite (SQLite, or DATABASE_URL when set)
+	$(VENV)/bin/pytest
+
+test-postgres: install ## Run the whole suite on PostgreSQL (PG_URL, default the local server)
+	@$(PY) -c "import psycopg, sys; psycopg.connect('$(PG_URL)', connect_timeout=5).close()" 2>/dev/null || { \
+		echo ""; echo "ERROR: PostgreSQL is not reachable at $(PG_URL)."; \
+		echo "Production runs on PostgreSQL, so this run fails instead of skipping. Start the server or set PG_URL."; \
+		echo ""; exit 1; }
+	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest
+
+lint: install ## ruff (lint and format check) and a check that no migration is missing
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean: ## Remove the virtual environment and the SQLite database
+	rm -rf $(VENV) db.sqlite3 staticfiles

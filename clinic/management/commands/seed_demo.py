@@ -1,0 +1,182 @@
+"""`python manage.py seed_demo`: two clinics, their care teams and ~40 patients with 8 weeks of logs.
+
+Safe to run again: existing demo patients are skipped, and every demo user's password is reset to
+`--password`. The data itself is built in `clinic/demo.py`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.db import transaction
+from django.utils import timezone
+from tqdm import tqdm
+
+from clinic.demo import (
+    CLINICS,
+    DEFAULT_PATIENTS_PER_CLINIC,
+    DEFAULT_SEED,
+    Login,
+    PatientPlan,
+    Scenario,
+    cast_ensure,
+    demo_patients,
+    passwords_reset,
+    patient_plans,
+    patient_seed,
+    set_count,
+    stages_by_number,
+)
+from patients.models import Patient
+
+SIGN_IN_URL = "http://127.0.0.1:8000/accounts/login/"
+ADMIN_URL = "http://127.0.0.1:8000/admin/"
+
+
+class _ProgressStream:
+    """Lets tqdm draw on the command's own stream (so call_command can capture it).
+
+    tqdm redraws its line with "\\r"; OutputWrapper would add a newline to every write, and on a
+    terminal it would colour stderr as an error. Write through it with neither.
+    """
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self._out = out
+
+    def write(self, text: str) -> None:
+        self._out.write(text, style_func=lambda s: s, ending="")
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    @property
+    def encoding(self) -> str | None:
+        return getattr(self._out, "encoding", None)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create demo data: two clinics in different time zones, therapists and staff, and about "
+        "40 patients with eight weeks of logged sets, each with a login. Idempotent; resets the "
+        "demo users' passwords. Refuses to run with DEBUG off unless --force."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--password",
+            default="demo",
+            help="Password for every demo user: admin, therapists, staff, patients (default: demo).",
+        )
+        parser.add_argument(
+            "--patients",
+            type=int,
+            default=DEFAULT_PATIENTS_PER_CLINIC,
+            help=f"Patients per clinic (default: {DEFAULT_PATIENTS_PER_CLINIC}). The first few "
+            f"of each clinic carry the alerts to demonstrate.",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help="Seed for the simulated history (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run even with DEBUG off (the demo users have a known password).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not options["force"]:
+            raise CommandError(
+                "seed_demo refuses to run with DEBUG off: it creates users whose password is "
+                "known. Use it on a development database, or pass --force if you mean it."
+            )
+        per_clinic: int = options["patients"]
+        password: str = options["password"]
+        if per_clinic < 1:
+            raise CommandError("--patients must be at least 1.")
+        if not password:
+            raise CommandError("--password cannot be empty.")
+        stages = stages_by_number()
+        if not stages:
+            raise CommandError("The clamshell ladder is missing: run `manage.py migrate` first.")
+
+        # One moment for the whole run: every simulated event lies before it.
+        now = timezone.now()
+        with transaction.atomic():
+            cast = cast_ensure()
+        plans = patient_plans(per_clinic)
+        created = 0
+        progress = tqdm(
+            plans,
+            desc="Demo patients",
+            unit="patient",
+            file=_ProgressStream(self.stderr),
+            disable=options["verbosity"] == 0,
+            ncols=min(100, shutil.get_terminal_size().columns),
+        )
+        for plan in progress:
+            progress.set_postfix_str(plan.username, refresh=False)
+            if patient_seed(plan, cast, stages=stages, now=now, seed=options["seed"]):
+                created += 1
+        progress.close()
+
+        patients = list(
+            Patient.objects.filter(demo_patients(plans)).select_related("clinic", "user")
+        )
+        passwords_reset([*cast.user_ids, *(p.user_id for p in patients if p.user_id)], password)
+        if options["verbosity"] > 0:
+            self._report(cast.logins, plans, patients, created, password)
+
+    def _report(
+        self,
+        team: list[Login],
+        plans: list[PatientPlan],
+        patients: list[Patient],
+        created: int,
+        password: str,
+    ) -> None:
+        by_record = {(p.clinic.slug, p.record_number): p for p in patients}
+        featured: list[Login] = []
+        others: dict[str, list[str]] = {spec.name: [] for spec in CLINICS}
+        for plan in plans:
+            patient = by_record.get((plan.clinic.slug, plan.record_number))
+            if patient is None or patient.user is None:
+                continue
+            if plan.scenario == Scenario.STEADY:
+                others[plan.clinic.name].append(patient.user.username)
+            else:
+                featured.append(
+                    Login("patient", plan.clinic.name, patient.user.username, plan.story)
+                )
+
+        out = self.stdout
+        out.write(
+            f"Demo data ready: {len(CLINICS)} clinics, {len(team)} care-team and admin logins, "
+            f"{len(patients)} patients ({created} new, {len(patients) - created} already there), "
+            f"{set_count(plans)} logged sets."
+        )
+        out.write("")
+        out.write(f"Sign in at {SIGN_IN_URL} (Django admin: {ADMIN_URL}).")
+        out.write(f"Every demo user's password is: {password}")
+        out.write("")
+        rows = [("role", "clinic", "username", "")]
+        rows += [(x.role, x.clinic, x.username, x.note) for x in team + featured]
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        for role, clinic, username, note in rows:
+            line = f"{role:<{widths[0]}}  {clinic:<{widths[1]}}  {username:<{widths[2]}}  {note}"
+            out.write(line.rstrip(), self.style.MIGRATE_HEADING if role == "role" else None)
+        for clinic, usernames in others.items():
+            if usernames:
+                out.write("")
+                out.write(f"Other patients at {clinic}:")
+                out.write(
+                    textwrap.fill(
+                        ", ".join(usernames), width=96, initial_indent="  ", subsequent_indent="  "
+                    )
+                )

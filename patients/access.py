@@ -1,0 +1,45 @@
+"""Who may see what. Every read of patient data goes through these helpers (private by default)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+from django.http import Http404
+
+from patients.models import Clinic, Membership, Patient, Role
+
+User = AbstractBaseUser | AnonymousUser
+
+
+def clinics_for(user: User, role: Role | None = None) -> QuerySet[Clinic]:
+    """The clinics where the user holds a membership (optionally with one role)."""
+    if not user.is_authenticated:
+        return Clinic.objects.none()
+    memberships = Membership.objects.filter(user=user)
+    if role is not None:
+        memberships = memberships.filter(role=role)
+    return Clinic.objects.filter(pk__in=memberships.values("clinic"))
+
+
+def is_therapist(user: User) -> bool:
+    return clinics_for(user, Role.THERAPIST).exists()
+
+
+def is_clinic_staff(user: User) -> bool:
+    """Staff or therapist somewhere: both may read their clinic's reports."""
+    return clinics_for(user).exists()
+
+
+def patient_of(user: User) -> Patient | None:
+    """The patient record this login belongs to, if the user is a patient."""
+    if not user.is_authenticated:
+        return None
+    return Patient.objects.select_related("clinic").filter(user=user).first()
+
+
+def patient_for_user(user: User, pk: int) -> Patient:
+    """A patient the user may see, or 404 — the same answer whether it exists elsewhere or not."""
+    patient = Patient.objects.visible_to(user).select_related("clinic").filter(pk=pk).first()
+    if patient is None:
+        raise Http404("No such patient.")
+    return patient

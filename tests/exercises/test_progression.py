@@ -1,0 +1,197 @@
+"""Readiness to progress (DESIGN §4): a set on the current prescription with reps at or above the
+threshold (Boren 2011: 20) and pain at or below the ceiling (pain-monitoring model: 3)."""
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from exercises.models import Prescription, Source
+from exercises.progression import AlertKind, is_ready, patient_alerts
+from exercises.services import prescription_advance, prescription_start, set_log, set_void
+from patients.models import Clinic
+from tests.factories import stage
+
+NOW = dt.datetime(2026, 1, 14, 12, 0, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
+
+
+def start(patient, by, *, side="left", number=1, at=NOW - 7 * DAY, **dose):
+    return prescription_start(patient=patient, side=side, stage=stage(number), by=by, at=at, **dose)
+
+
+def log(prescription, *, reps, pain, performed_at=NOW - HOUR):
+    return set_log(
+        patient=prescription.patient,
+        prescription=prescription,
+        reps=reps,
+        pain=pain,
+        performed_at=performed_at,
+        client_id=uuid.uuid4(),
+        by=prescription.patient.user,
+        source=Source.APP,
+        now=NOW,
+    ).set_log
+
+
+def ready_in_bulk(prescription) -> bool:
+    return Prescription.objects.with_readiness().get(pk=prescription.pk).is_ready
+
+
+@pytest.fixture
+def prescription(patient, therapist):
+    return start(patient, therapist)
+
+
+def test_no_sets_is_not_ready(prescription):
+    assert not is_ready(prescription)
+
+
+def test_19_reps_is_not_ready(prescription):
+    log(prescription, reps=19, pain=0)
+    assert not is_ready(prescription)
+    assert not ready_in_bulk(prescription)
+
+
+def test_20_reps_is_ready(prescription):
+    log(prescription, reps=20, pain=0)
+    assert is_ready(prescription)
+    assert ready_in_bulk(prescription)
+
+
+def test_many_sets_of_19_reps_are_not_ready(prescription):
+    for hours in range(1, 6):
+        log(prescription, reps=19, pain=0, performed_at=NOW - hours * HOUR)
+    assert not is_ready(prescription)
+
+
+def test_20_reps_at_pain_4_is_not_ready(prescription):
+    log(prescription, reps=20, pain=4)
+    assert not is_ready(prescription)
+
+
+def test_20_reps_at_pain_3_is_ready(prescription):
+    log(prescription, reps=20, pain=3)
+    assert is_ready(prescription)
+
+
+def test_20_reps_at_pain_6_is_not_ready_and_raises_a_pain_alert(prescription):
+    log(prescription, reps=20, pain=6)
+    assert not is_ready(prescription)
+    kinds = [a.kind for a in patient_alerts(prescription.patient, now=NOW)]
+    assert AlertKind.PAIN in kinds
+    assert AlertKind.READY not in kinds
+
+
+def test_a_qualifying_set_among_others_is_enough(prescription):
+    log(prescription, reps=12, pain=5, performed_at=NOW - 3 * HOUR)
+    log(prescription, reps=22, pain=2, performed_at=NOW - 2 * HOUR)
+    log(prescription, reps=8, pain=1, performed_at=NOW - HOUR)
+    assert is_ready(prescription)
+
+
+def test_the_prescriptions_own_threshold_of_15_reps_makes_15_ready(patient, therapist):
+    prescription = start(patient, therapist, progress_at_reps=15)
+    log(prescription, reps=14, pain=0)
+    assert not is_ready(prescription)
+    log(prescription, reps=15, pain=0)
+    assert is_ready(prescription)
+
+
+def test_a_clinic_threshold_of_25_reps_makes_20_not_ready(patient, therapist, clinic):
+    Clinic.objects.filter(pk=clinic.pk).update(progress_at_reps=25)
+    prescription = start(patient, therapist)
+    log(prescription, reps=20, pain=0)
+    assert not is_ready(prescription)
+    log(prescription, reps=25, pain=0)
+    assert is_ready(prescription)
+
+
+def test_the_prescriptions_threshold_overrides_the_clinics(patient, therapist, clinic):
+    Clinic.objects.filter(pk=clinic.pk).update(progress_at_reps=25)
+    prescription = start(patient, therapist, progress_at_reps=18)
+    log(prescription, reps=18, pain=0)
+    assert is_ready(prescription)
+
+
+def test_a_clinic_pain_ceiling_of_5_makes_pain_5_ready(patient, therapist, clinic):
+    Clinic.objects.filter(pk=clinic.pk).update(pain_ceiling=5)
+    prescription = start(patient, therapist)
+    log(prescription, reps=20, pain=6)
+    assert not is_ready(prescription)
+    log(prescription, reps=20, pain=5)
+    assert is_ready(prescription)
+
+
+def test_the_prescriptions_pain_ceiling_overrides_the_clinics(patient, therapist, clinic):
+    Clinic.objects.filter(pk=clinic.pk).update(pain_ceiling=5)
+    prescription = start(patient, therapist, pain_ceiling=2)
+    log(prescription, reps=20, pain=3)
+    assert not is_ready(prescription)
+    log(prescription, reps=20, pain=2)
+    assert is_ready(prescription)
+
+
+def test_a_prescription_pain_ceiling_of_0_is_not_replaced_by_the_clinics(patient, therapist):
+    prescription = start(patient, therapist, pain_ceiling=0)
+    log(prescription, reps=20, pain=1)
+    assert not is_ready(prescription)
+    assert prescription.effective_pain_ceiling == 0
+
+
+def test_the_effective_thresholds_fall_back_to_the_clinics(patient, therapist, clinic):
+    prescription = start(patient, therapist)
+    assert (prescription.effective_progress_at_reps, prescription.effective_pain_ceiling) == (20, 3)
+    annotated = Prescription.objects.with_thresholds().get(pk=prescription.pk)
+    assert (annotated.reps_threshold, annotated.pain_threshold) == (20, 3)
+
+
+def test_another_clinics_thresholds_do_not_apply(patient, therapist, other_clinic):
+    Clinic.objects.filter(pk=other_clinic.pk).update(progress_at_reps=10, pain_ceiling=10)
+    prescription = start(patient, therapist)
+    log(prescription, reps=15, pain=5)
+    assert not is_ready(prescription)
+
+
+def test_a_set_on_the_earlier_prescription_of_the_same_side_does_not_count(prescription, therapist):
+    log(prescription, reps=25, pain=0, performed_at=NOW - 2 * DAY)
+    assert is_ready(prescription)
+    second = prescription_advance(prescription=prescription, by=therapist, at=NOW - DAY)
+    assert not is_ready(second)
+    assert not ready_in_bulk(second)
+
+
+def test_a_set_on_the_other_side_does_not_count(patient, therapist, prescription):
+    right = start(patient, therapist, side="right")
+    log(right, reps=25, pain=0)
+    assert is_ready(right)
+    assert not is_ready(prescription)
+
+
+def test_another_patients_set_does_not_count(prescription, other_patient, therapist):
+    theirs = start(other_patient, therapist)
+    log(theirs, reps=25, pain=0)
+    assert not is_ready(prescription)
+
+
+def test_voided_sets_do_not_count(prescription, therapist):
+    qualifying = log(prescription, reps=20, pain=0)
+    set_void(set_log=qualifying, by=therapist, reason="Entered 20 instead of 12", at=NOW)
+    assert not is_ready(prescription)
+    assert not ready_in_bulk(prescription)
+
+
+def test_readiness_is_annotated_for_many_prescriptions_in_one_query(
+    patient, other_patient, therapist, django_assert_num_queries
+):
+    mine = start(patient, therapist)
+    theirs = start(other_patient, therapist)
+    log(mine, reps=20, pain=0)
+    with django_assert_num_queries(1):
+        readiness = dict(
+            Prescription.objects.with_readiness()
+            .filter(pk__in=[mine.pk, theirs.pk])
+            .values_list("pk", "is_ready")
+        )
+    assert readiness == {mine.pk: True, theirs.pk: False}
