@@ -1,6 +1,9 @@
 """The cast every test module can use: two clinics, their care teams, two patients."""
 
+import importlib
+
 import pytest
+from django.apps import apps as global_apps
 
 from patients.models import Role
 from tests.factories import ClinicFactory, MembershipFactory, PatientFactory, UserFactory
@@ -72,3 +75,17 @@ def patient_requiring_clearance(clinic, therapist):
         requires_clearance=True,
         clearance_reason="pelvic fracture",
     )
+
+
+@pytest.fixture
+def reseed_after_flush(django_db_blocker):
+    """A transactional test ends by flushing every table, the migration's seed included. Requested
+    before `transactional_db`, this tears down after that flush and puts the ladder back, so later
+    transactional tests (in any file) still find it."""
+    yield
+    with django_db_blocker.unblock():
+        _ladder_migration().seed(global_apps, None)
+
+
+def _ladder_migration():
+    return importlib.import_module("exercises.migrations.0002_clamshell_ladder")

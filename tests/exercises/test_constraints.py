@@ -67,7 +67,7 @@ def test_a_set_source_outside_the_choices_is_refused(patient):
 
 def test_a_set_side_outside_the_choices_is_refused(patient):
     with transaction.atomic(), pytest.raises(IntegrityError):
-        SetLogFactory(prescription__patient=patient, side="middle")
+        SetLogFactory(prescription__patient=patient, side="front")
 
 
 # -- set logs: the idempotency key ----------------------------------------------------------

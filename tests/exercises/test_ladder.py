@@ -110,16 +110,6 @@ def _migrate(targets):
     executor.migrate(targets)
 
 
-@pytest.fixture
-def reseed_after_flush(django_db_blocker):
-    """A transactional test ends by flushing every table, the migration's seed included. Requested
-    before `transactional_db`, this tears down after that flush and puts the ladder back, so later
-    transactional tests (in any file) still find it."""
-    yield
-    with django_db_blocker.unblock():
-        seed_migration.seed(global_apps, None)
-
-
 def test_the_migration_reverses_and_reseeds_idempotently(reseed_after_flush, transactional_db):
     latest = MigrationExecutor(connection).loader.graph.leaf_nodes()
 

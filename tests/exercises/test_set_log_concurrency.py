@@ -18,8 +18,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-@pytest.mark.django_db(transaction=True)
-def test_twenty_identical_concurrent_logs_store_one_row(patient, therapist):
+def test_twenty_identical_concurrent_logs_store_one_row(
+    reseed_after_flush, transactional_db, patient, therapist
+):
     prescription = services.prescription_start(
         patient=patient,
         side="left",
