@@ -30,6 +30,8 @@ class Ladder(models.Model):
     description = models.TextField(blank=True)
     source = models.TextField(help_text="Where the ladder comes from (citation).")
 
+    history = HistoricalRecords()
+
     class Meta:
         ordering = ["name"]
 
@@ -66,6 +68,8 @@ class Stage(models.Model):
     )
     mvic_note = models.CharField(max_length=200, blank=True)
     source = models.TextField(help_text="Citation for the position and the %MVIC figure.")
+
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["ladder", "number"]

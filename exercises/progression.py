@@ -1,6 +1,6 @@
 """Readiness to progress and the alerts (DESIGN §4): rules that read many rows.
 
-`alerts_for` works on a whole caseload in a fixed number of queries (four, whatever the number of
+`alerts_for` works on a whole caseload in a fixed number of queries (three, whatever the number of
 patients), so a dashboard can call it for a page of patients without N+1.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractUser
@@ -34,8 +35,8 @@ from patients.errors import (
     PrescriptionEnded,
     PrescriptionPaused,
 )
-from patients.models import Patient, Side
-from patients.services import with_history_user
+from patients.models import ClearanceNote, Patient, Side
+from patients.services import save_with_history
 
 # A phone's clock may run a little fast; a set "in the future" beyond this is a client error.
 FUTURE_TOLERANCE = dt.timedelta(minutes=5)
@@ -111,7 +112,7 @@ def prescription_start(
         notes=notes.strip(),
     )
     prescription.full_clean()
-    with_history_user(prescription, by).save()
+    save_with_history(prescription, by)
     _record_change(prescription, ChangeReason.START, None, stage, by, at, notes)
     return prescription
 
@@ -136,7 +137,7 @@ def _record_change(
         at=at,
         note=note.strip(),
     )
-    with_history_user(change, by).save()
+    save_with_history(change, by)
     return change
 
 
@@ -160,7 +161,7 @@ def _end(prescription: Prescription, at: dt.datetime, by: AbstractUser | None) -
     if at < prescription.started_at:
         raise ValidationError({"at": "A prescription cannot end before it started."})
     prescription.ended_at = at
-    with_history_user(prescription, by).save(update_fields=["ended_at"])
+    save_with_history(prescription, by, update_fields=["ended_at"])
 
 
 def _change_stage(
@@ -179,11 +180,12 @@ def _change_stage(
         stage=to_stage,
         started_at=at,
         prescribed_by=by,
-        notes=note.strip(),
+        # The therapist's instructions carry over; why the stage changed goes on the StageChange.
+        notes=prescription.notes,
         **{f: getattr(prescription, f) for f in DOSE_FIELDS},
     )
     successor.full_clean()
-    with_history_user(successor, by).save()
+    save_with_history(successor, by)
     _record_change(successor, reason, prescription.stage, to_stage, by, at, note)
     return successor
 
@@ -268,12 +270,17 @@ def patient_discharge(*, patient: Patient, by: AbstractUser, at: dt.datetime | N
     for prescription in Prescription.objects.active().filter(patient=patient):
         prescription_stop(prescription=prescription, by=by, at=at, note="Discharged.")
     patient.discharged_at = at
-    with_history_user(patient, by).save(update_fields=["discharged_at"])
+    save_with_history(patient, by, update_fields=["discharged_at"])
 
 
-def pause_reason(prescription: Prescription, on: dt.date) -> str | None:
-    """Why an active prescription is paused on a day (clearance), or None. Derived, never stored."""
-    return clearance_problem(prescription.patient, prescription.stage.number, on)
+def pause_reason(
+    prescription: Prescription, on: dt.date, notes: Iterable[ClearanceNote] | None = None
+) -> str | None:
+    """Why an active prescription is paused on a day (clearance), or None. Derived, never stored.
+
+    Pass the patient's clearance notes when they are already loaded (lists), to save a query.
+    """
+    return clearance_problem(prescription.patient, prescription.stage.number, on, notes)
 
 
 @dataclass(frozen=True)
@@ -329,6 +336,8 @@ def set_log(
     if prescription.patient_id != patient.pk:
         # Same message as a missing prescription: never reveal another patient's data exists.
         raise NotFound("No such prescription for this patient.")
+    # Before the replay lookup: a time without its offset is bad input, not a different payload.
+    _require_aware(performed_at)
     candidate = SetLog(
         patient=patient,
         prescription=prescription,
@@ -358,23 +367,32 @@ def set_log(
     if source not in Source.values:
         raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
     _check_performed_at(prescription, performed_at, now)
-    if prescription.ended_at is not None and performed_at >= prescription.ended_at:
-        raise PrescriptionEnded(
-            f"This prescription (stage {prescription.stage.number}, {prescription.side} side) "
-            f"ended on {prescription.ended_at:%d %b %Y}; log against the current plan."
-        )
-    problem = pause_reason(prescription, patient.clinic.local_date(performed_at))
-    if problem is not None:
-        raise PrescriptionPaused(
-            "Your exercises are paused until your medical clearance is up to date: please "
-            "contact your therapist. " + problem
-        )
 
     try:
         with transaction.atomic():
-            with_history_user(candidate, by).save(force_insert=True)
+            # Re-read the end under a row lock: the caller's object may predate a stage change,
+            # and a stage change that starts now waits for this insert (it updates the same row).
+            prescription.ended_at = (
+                Prescription.objects.select_for_update(no_key=True)
+                .filter(pk=prescription.pk)
+                .values_list("ended_at", flat=True)
+                .get()
+            )
+            if prescription.ended_at is not None and performed_at >= prescription.ended_at:
+                raise PrescriptionEnded(
+                    f"This prescription (stage {prescription.stage.number}, {prescription.side} "
+                    f"side) ended on {prescription.ended_at:%d %b %Y}; log against the current plan."
+                )
+            problem = pause_reason(prescription, patient.clinic.local_date(performed_at))
+            if problem is not None:
+                raise PrescriptionPaused(
+                    "Your exercises are paused until your medical clearance is up to date: please "
+                    "contact your therapist. " + problem
+                )
+            save_with_history(candidate, by, force_insert=True)
             if prescription.auto_advance and prescription.is_active:
-                _auto_advance(prescription, now)
+                # Not before the set that made the patient ready (a phone clock may run ahead).
+                _auto_advance(prescription, max(now, performed_at))
     except IntegrityError:
         existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
         if existing is None:
@@ -383,13 +401,16 @@ def set_log(
     return LoggedSet(candidate, created=True)
 
 
-def _check_performed_at(
-    prescription: Prescription, performed_at: dt.datetime, now: dt.datetime
-) -> None:
+def _require_aware(performed_at: dt.datetime) -> None:
     if timezone.is_naive(performed_at):
         raise ValidationError(
             {"performed_at": "Give the time with its UTC offset, e.g. 2026-11-24T07:30:00+01:00."}
         )
+
+
+def _check_performed_at(
+    prescription: Prescription, performed_at: dt.datetime, now: dt.datetime
+) -> None:
     if performed_at > now + FUTURE_TOLERANCE:
         raise ValidationError({"performed_at": "A set cannot be performed in the future."})
     if performed_at < now - MAX_LOG_AGE:
@@ -405,7 +426,7 @@ def _check_performed_at(
         )
 
 
-def _auto_advance(prescription: Prescription, now: dt.datetime) -> None:
+def _auto_advance(prescription: Prescription, at: dt.datetime) -> None:
     """Advance a prescription that opted in, once it is ready; the gate still applies."""
     if not is_ready(prescription):
         return
@@ -416,7 +437,7 @@ def _auto_advance(prescription: Prescription, now: dt.datetime) -> None:
             prescription_advance(
                 prescription=prescription,
                 by=None,
-                at=max(now, prescription.started_at),
+                at=max(at, prescription.started_at),
                 note="Advanced automatically: ready to progress.",
             )
     except ValidationError:
@@ -440,5 +461,5 @@ def set_void(
     locked.voided_by = by
     locked.void_reason = reason[:300]
     locked.full_clean(exclude=["patient", "prescription", "stage", "logged_by"])
-    with_history_user(locked, by).save(update_fields=["voided_at", "voided_by", "void_reason"])
+    save_with_history(locked, by, update_fields=["voided_at", "voided_by", "void_reason"])
     return locked

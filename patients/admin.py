@@ -265,21 +265,6 @@ class PatientForm(forms.ModelForm):
             "clearance_reason",
         )
 
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        # The same rule `patient_create` applies; there is no update service to apply it on change.
-        clinic = cleaned.get("clinic")
-        therapist = cleaned.get("primary_therapist")
-        if (
-            clinic is not None
-            and therapist is not None
-            and not clinic.memberships.therapists().filter(user=therapist).exists()
-        ):
-            self.add_error(
-                "primary_therapist", "The primary therapist must be a therapist of this clinic."
-            )
-        return cleaned
-
 
 class ActivePatientFilter(NullDateFilter):
     title = "status"

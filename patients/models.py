@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 if TYPE_CHECKING:
@@ -217,8 +218,21 @@ class Patient(models.Model):
 
     def clean(self) -> None:
         super().clean()
-        if self.date_of_birth and self.date_of_birth > dt.date.today():
-            raise ValidationError({"date_of_birth": "Date of birth cannot be in the future."})
+        errors = {}
+        if self.date_of_birth and self.date_of_birth > timezone.localdate():
+            errors["date_of_birth"] = "Date of birth cannot be in the future."
+        if (
+            self.clinic_id is not None
+            and self.primary_therapist_id is not None
+            and not Membership.objects.therapists()
+            .filter(clinic_id=self.clinic_id, user_id=self.primary_therapist_id)
+            .exists()
+        ):
+            errors["primary_therapist"] = (
+                "The primary therapist must be a therapist of this clinic."
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Decision(models.TextChoices):

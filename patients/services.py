@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from patients.models import ClearanceNote, Clinic, Patient, WeightBearing
 
 
-def with_history_user[M](obj: M, by: AbstractUser | None) -> M:
-    # simple_history reads this attribute first, so rows written outside a request (commands,
-    # the system's automatic advance) still say who made the change.
+def save_with_history(obj: Model, by: AbstractUser | None, **save_kwargs: Any) -> None:
+    """Save, recording `by` on the audit history row.
+
+    simple_history reads `_history_user` before the request's user, so rows written outside a
+    request (commands, the system's automatic advance) still say who made the change. The attribute
+    is removed afterwards so that a later save of the same object cannot inherit a stale author.
+    """
     obj._history_user = by  # type: ignore[attr-defined]
-    return obj
+    try:
+        obj.save(**save_kwargs)
+    finally:
+        del obj._history_user  # type: ignore[attr-defined]
 
 
 @transaction.atomic
@@ -45,15 +55,8 @@ def patient_create(
         requires_clearance=requires_clearance,
         clearance_reason=clearance_reason.strip(),
     )
-    if (
-        primary_therapist is not None
-        and not clinic.memberships.filter(user=primary_therapist, role="therapist").exists()
-    ):
-        raise ValidationError(
-            {"primary_therapist": "The primary therapist must be a therapist of this clinic."}
-        )
-    patient.full_clean()
-    with_history_user(patient, by).save()
+    patient.full_clean()  # includes: the primary therapist is a therapist of this clinic
+    save_with_history(patient, by)
     return patient
 
 
@@ -73,10 +76,14 @@ def patient_login_create(
     if password is None:
         user.set_unusable_password()
     else:
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise ValidationError({"password": exc.messages}) from exc
         user.set_password(password)
     user.save()
     patient.user = user
-    with_history_user(patient, by).save(update_fields=["user"])
+    save_with_history(patient, by, update_fields=["user"])
     return user
 
 
@@ -114,5 +121,5 @@ def clearance_note_record(
     note.full_clean()
     if signed_on > today:
         raise ValidationError({"signed_on": "A clearance cannot be signed in the future."})
-    with_history_user(note, recorded_by).save()
+    save_with_history(note, recorded_by)
     return note

@@ -428,3 +428,23 @@ def test_advancing_never_crosses_into_another_ladder(patient, therapist):
     _two_rung_ladder()
     third = start(patient, therapist, number=3)
     assert prescription_advance(prescription=third, by=therapist, at=NOW).stage == stage(4)
+
+
+def test_the_therapists_notes_carry_over_and_the_reason_goes_on_the_stage_change(
+    patient, therapist
+):
+    first = start(patient, therapist, notes="Keep a pillow between the knees.")
+    second = prescription_advance(
+        prescription=first, by=therapist, at=NOW - DAY, note="20 reps pain-free twice."
+    )
+    assert second.notes == "Keep a pillow between the knees."
+    change = StageChange.objects.get(prescription=second)
+    assert change.note == "20 reps pain-free twice."
+
+
+def test_editing_a_stage_keeps_its_history(db):
+    stage_1 = stage(1)
+    stage_1.cues = stage_1.cues + " Breathe out as you lift."
+    stage_1.save()
+    assert stage_1.history.count() == 1
+    assert "Breathe out" in stage_1.history.first().cues

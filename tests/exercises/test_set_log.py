@@ -389,11 +389,12 @@ def test_logging_a_set_takes_a_small_fixed_number_of_queries(
         pk=prescription.pk
     )
     patient, user = prescription.patient, patient.user
-    # Seen: 5 (look up the client_id, savepoint, insert, history insert, release savepoint);
-    # no clearance query for a patient who does not require clearance.
-    with django_assert_max_num_queries(5):
+    # Seen: 6 (look up the client_id, savepoint, lock the prescription row and re-read its end,
+    # insert, history insert, release savepoint); no clearance query for a patient who does not
+    # require clearance. Outside a test's transaction there is no savepoint: 4.
+    with django_assert_max_num_queries(6):
         log(prescription, patient=patient, by=user)
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         log(prescription, patient=patient, by=user)
     # A replay reads the stored set and writes nothing. Seen: 1.
     key = SetLog.objects.first().client_id
@@ -440,3 +441,36 @@ def test_a_voided_set_no_longer_makes_the_side_ready(prescription, therapist):
     assert is_ready(prescription)
     set_void(set_log=row, by=therapist, reason="Counted a partial set", at=NOW)
     assert not is_ready(prescription)
+
+
+# -- stale objects and clocks ----------------------------------------------------------------
+
+
+def test_a_stale_prescription_object_cannot_take_a_set_after_the_stage_changed(patient, therapist):
+    stale = start(patient, therapist)
+    fresh = Prescription.objects.get(pk=stale.pk)
+    prescription_advance(prescription=fresh, by=therapist, at=NOW - 2 * DAY)
+    assert stale.ended_at is None  # the caller's copy predates the change
+    before = stored()
+    with pytest.raises(PrescriptionEnded):
+        log(stale, performed_at=NOW - HOUR)
+    assert stored() == before
+
+
+def test_an_automatic_advance_is_not_dated_before_the_set_that_triggered_it(patient, therapist):
+    auto = start(patient, therapist, auto_advance=True)
+    fast_clock = NOW + 3 * MINUTE  # a phone running three minutes ahead
+    row = log(auto, reps=20, pain=1, performed_at=fast_clock).set_log
+    auto.refresh_from_db()
+    assert auto.ended_at is not None
+    assert row.performed_at <= auto.ended_at
+    assert Prescription.objects.active().get(patient=patient, side="left").started_at >= fast_clock
+
+
+def test_a_naive_time_on_a_replay_is_reported_as_bad_input_not_a_conflict(prescription):
+    key = uuid.uuid4()
+    log(prescription, client_id=key)
+    with pytest.raises(ValidationError) as excinfo:
+        log(prescription, client_id=key, performed_at=(NOW - HOUR).replace(tzinfo=None))
+    assert not isinstance(excinfo.value, IdempotencyConflict)
+    assert "performed_at" in excinfo.value.message_dict

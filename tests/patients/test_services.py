@@ -78,3 +78,28 @@ def test_a_login_without_a_password_cannot_sign_in_until_invited(clinic, therapi
     assert not user.has_usable_password()
     patient.refresh_from_db()
     assert patient.user == user
+
+
+def test_a_weak_initial_password_is_refused_naming_the_field(clinic, therapist):
+    patient = create(clinic)
+    with pytest.raises(ValidationError) as excinfo:
+        patient_login_create(patient=patient, username="ana", password="12345", by=therapist)
+    assert "password" in excinfo.value.message_dict
+    patient.refresh_from_db()
+    assert patient.user is None
+
+
+def test_a_strong_initial_password_signs_in(clinic, therapist):
+    patient = create(clinic)
+    user = patient_login_create(
+        patient=patient, username="ana", password="clamshell-ladder-42", by=therapist
+    )
+    assert user.check_password("clamshell-ladder-42")
+
+
+def test_the_history_author_does_not_stick_to_the_object(clinic, therapist, colleague):
+    patient = create(clinic, by=therapist)
+    assert not hasattr(patient, "_history_user")
+    patient.first_name = "Anna"
+    patient.save()  # outside any service or request: no author is known
+    assert patient.history.first().history_user is None
