@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
     "django_htmx",
     "simple_history",
     "patients",
@@ -123,11 +126,43 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Token first: an unauthenticated API call then answers 401 with WWW-Authenticate.
+        "exercises.api.authentication.PatientTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "exercises.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        # Sign-in: per address and per username, against password guessing.
+        "sign_in_address": env.str("THROTTLE_SIGN_IN_ADDRESS", default="20/min"),
+        "sign_in_username": env.str("THROTTLE_SIGN_IN_USERNAME", default="10/min"),
+        # Writes per patient: generous for a phone syncing a backlog, tight for a runaway loop.
+        "writes": env.str("THROTTLE_WRITES", default="120/min"),
+    },
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Clamshell clinic patient API",
+    "DESCRIPTION": (
+        "The API a patient's phone app uses to read the exercise plan and log sets, offline-safe: "
+        "every set carries a client-chosen `client_id` (UUID), so a retry never stores a set twice."
+        ' Every error has one shape: `{"error": {"code", "message", "fields"}}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SideEnum": "patients.models.Side",
+        "SideStatusEnum": "exercises.api.serializers.SIDE_STATUS_CHOICES",
+        "BatchItemStatusEnum": "exercises.api.serializers.BATCH_STATUS_CHOICES",
+    },
 }
 
 # Audit history is a record, not an undo button: no "revert to this version" in the admin.

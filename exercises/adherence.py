@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections import defaultdict
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 
 from exercises.models import SetLog
@@ -42,23 +44,35 @@ def _day_start(patient: Patient, day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=patient.clinic.tzinfo)
 
 
+def _days_with_sets(patient: Patient, first: dt.date, last: dt.date) -> QuerySet[SetLog]:
+    """Valid sets from `first` to `last` (inclusive, clinic days), annotated with their local day."""
+    return (
+        SetLog.objects.valid()
+        .filter(
+            patient=patient,
+            performed_at__gte=_day_start(patient, first),
+            performed_at__lt=_day_start(patient, last + dt.timedelta(days=1)),
+        )
+        .annotate(day=TruncDate("performed_at", tzinfo=patient.clinic.tzinfo))
+    )
+
+
 def logged_days(
     patient: Patient, first: dt.date, last: dt.date, *, side: str | None = None
 ) -> list[dt.date]:
     """Distinct clinic-local days from `first` to `last` (inclusive) with a valid set."""
-    sets = SetLog.objects.valid().filter(
-        patient=patient,
-        performed_at__gte=_day_start(patient, first),
-        performed_at__lt=_day_start(patient, last + dt.timedelta(days=1)),
-    )
+    sets = _days_with_sets(patient, first, last)
     if side is not None:
         sets = sets.filter(side=side)
-    return list(
-        sets.annotate(day=TruncDate("performed_at", tzinfo=patient.clinic.tzinfo))
-        .values_list("day", flat=True)
-        .distinct()
-        .order_by("day")
-    )
+    return list(sets.values_list("day", flat=True).distinct().order_by("day"))
+
+
+def logged_days_by_side(patient: Patient, first: dt.date, last: dt.date) -> dict[str, set[dt.date]]:
+    """The same days per side, in one query."""
+    days: dict[str, set[dt.date]] = defaultdict(set)
+    for side, day in _days_with_sets(patient, first, last).values_list("side", "day").distinct():
+        days[side].add(day)
+    return days
 
 
 def week_of(day: dt.date) -> tuple[dt.date, dt.date]:

@@ -312,7 +312,7 @@ def _replay(existing: SetLog, candidate: SetLog) -> LoggedSet:
 def set_log(
     *,
     patient: Patient,
-    prescription: Prescription,
+    prescription: Prescription | int,
     reps: int,
     pain: int,
     performed_at: dt.datetime,
@@ -329,20 +329,22 @@ def set_log(
     nothing; with a different payload it raises IdempotencyConflict. Concurrent identical requests
     store one row: the unique constraint decides, and the losers read the winner's row.
 
-    A set is accepted when the prescription was active and not paused (clearance) at the time it
-    was performed, so a set done offline before the therapist changed the stage is not lost.
+    `prescription` may be an object or just its id (as an API client sends it): either way the row
+    is read afresh, scoped to the patient and locked, so a caller's stale copy cannot slip a set
+    past a stage change. A set is accepted when the prescription was active and not paused
+    (clearance) at the time it was performed, so a set done offline before the therapist changed
+    the stage is not lost.
+
+    Cost: one query for the idempotency lookup, one to read and lock the prescription, the insert
+    and its history row (plus one for the clearance notes of a patient who requires clearance).
     """
     now = now or timezone.now()
-    if prescription.patient_id != patient.pk:
-        # Same message as a missing prescription: never reveal another patient's data exists.
-        raise NotFound("No such prescription for this patient.")
+    prescription_id = prescription if isinstance(prescription, int) else prescription.pk
     # Before the replay lookup: a time without its offset is bad input, not a different payload.
     _require_aware(performed_at)
     candidate = SetLog(
         patient=patient,
-        prescription=prescription,
-        stage_id=prescription.stage_id,
-        side=prescription.side,
+        prescription_id=prescription_id,
         reps=reps,
         pain=pain,
         effort=effort,
@@ -360,45 +362,62 @@ def set_log(
     # Field validators give per-field messages; the check constraints stay the database's backstop
     # (validating them here would cost a query each on the hottest write path).
     candidate.full_clean(
-        exclude=["patient", "prescription", "stage", "logged_by"],
+        exclude=["patient", "prescription", "stage", "side", "logged_by"],
         validate_unique=False,
         validate_constraints=False,
     )
     if source not in Source.values:
         raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
-    _check_performed_at(prescription, performed_at, now)
 
     try:
         with transaction.atomic():
-            # Re-read the end under a row lock: the caller's object may predate a stage change,
-            # and a stage change that starts now waits for this insert (it updates the same row).
-            prescription.ended_at = (
-                Prescription.objects.select_for_update(no_key=True)
-                .filter(pk=prescription.pk)
-                .values_list("ended_at", flat=True)
-                .get()
-            )
-            if prescription.ended_at is not None and performed_at >= prescription.ended_at:
+            current = _lock_for_logging(patient, prescription_id)
+            _check_performed_at(current, performed_at, now)
+            if current.ended_at is not None and performed_at >= current.ended_at:
                 raise PrescriptionEnded(
-                    f"This prescription (stage {prescription.stage.number}, {prescription.side} "
-                    f"side) ended on {prescription.ended_at:%d %b %Y}; log against the current plan."
+                    f"This prescription (stage {current.stage.number}, {current.side} side) "
+                    f"ended on {current.ended_at:%d %b %Y}; log against the current plan."
                 )
-            problem = pause_reason(prescription, patient.clinic.local_date(performed_at))
+            problem = pause_reason(current, patient.clinic.local_date(performed_at))
             if problem is not None:
                 raise PrescriptionPaused(
                     "Your exercises are paused until your medical clearance is up to date: please "
                     "contact your therapist. " + problem
                 )
+            # Copied so the history reads right even after the prescription changes.
+            candidate.prescription = current
+            candidate.stage = current.stage
+            candidate.side = current.side
             save_with_history(candidate, by, force_insert=True)
-            if prescription.auto_advance and prescription.is_active:
+            if current.auto_advance and current.is_active:
                 # Not before the set that made the patient ready (a phone clock may run ahead).
-                _auto_advance(prescription, max(now, performed_at))
+                _auto_advance(current, max(now, performed_at))
     except IntegrityError:
         existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
         if existing is None:
             raise
         return _replay(existing, candidate)
     return LoggedSet(candidate, created=True)
+
+
+def _lock_for_logging(patient: Patient, prescription_id: int) -> Prescription:
+    """The patient's prescription, read afresh under a row lock, or NotFound.
+
+    The lock makes a stage change that starts now wait for this insert (it updates the same row),
+    and one that committed first is seen here.
+    """
+    current = (
+        Prescription.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("stage")
+        .filter(pk=prescription_id, patient=patient)
+        .first()
+    )
+    if current is None:
+        # Same answer for another patient's prescription as for a missing one: never reveal
+        # that another patient's data exists.
+        raise NotFound("No such prescription for this patient.")
+    current.patient = patient
+    return current
 
 
 def _require_aware(performed_at: dt.datetime) -> None:

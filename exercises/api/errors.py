@@ -1,0 +1,115 @@
+"""One error shape for every API error:
+
+    {"error": {"code": "<machine code>", "message": "<for a person>", "fields": {"<field>": ["…"]}}}
+
+`fields` is present (possibly empty) on every error. Domain errors map to their HTTP status here,
+in one table, so every endpoint answers the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from patients.errors import (
+    ClearanceRequired,
+    DomainError,
+    IdempotencyConflict,
+    InvalidTransition,
+    NotFound,
+    PrescriptionEnded,
+    PrescriptionPaused,
+)
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: status.HTTP_404_NOT_FOUND,
+    PrescriptionEnded: status.HTTP_409_CONFLICT,
+    PrescriptionPaused: status.HTTP_409_CONFLICT,
+    IdempotencyConflict: status.HTTP_409_CONFLICT,
+    ClearanceRequired: status.HTTP_409_CONFLICT,
+    InvalidTransition: status.HTTP_409_CONFLICT,
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def domain_error_status(exc: DomainError) -> int:
+    return DOMAIN_STATUS.get(type(exc), status.HTTP_400_BAD_REQUEST)
+
+
+def validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:
+    """A Django ValidationError as {field: [messages]}; errors without a field go under "non_field"."""
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field" if key == "__all__" else key): messages
+            for key, messages in exc.message_dict.items()
+        }
+    return {"non_field": exc.messages}
+
+
+def describe(exc: DjangoValidationError) -> tuple[int, dict]:
+    """Status and body for an error raised by the domain (services, model validation)."""
+    if isinstance(exc, DomainError):
+        return domain_error_status(exc), error_body(exc.code or "invalid", exc.message)
+    fields = validation_fields(exc)
+    return status.HTTP_400_BAD_REQUEST, error_body("invalid", _summary(fields), fields)
+
+
+def _summary(fields: dict[str, list[str]]) -> str:
+    named = [f for f in fields if f != "non_field"]
+    if not named:
+        return " ".join(fields.get("non_field", ["The request is invalid."]))
+    first = fields[named[0]][0]
+    return f"{named[0]}: {first}" if len(named) == 1 else f"Invalid fields: {', '.join(named)}."
+
+
+def invalid_body(detail: Any) -> dict:
+    """The error body for a serializer's errors: one list of messages per field."""
+    detail = detail if isinstance(detail, dict) else {"non_field": detail}
+    fields = {
+        ("non_field" if key == "non_field_errors" else key): _flatten(value)
+        for key, value in detail.items()
+    }
+    return error_body("invalid", _summary(fields), fields)
+
+
+def _flatten(detail: Any) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{k}: {m}" for k, v in detail.items() for m in _flatten(v)]
+    if isinstance(detail, list):
+        return [m for item in detail for m in _flatten(item)]
+    return [str(detail)]
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, DjangoValidationError):
+        code, body = describe(exc)
+        return Response(body, status=code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound("Not found.")
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real server error: Django's 500 handling and logging take over
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = invalid_body(exc.detail)
+    elif isinstance(exc, exceptions.Throttled):
+        wait = int(exc.wait or 1)
+        response.data = error_body(
+            "throttled", f"Too many requests: wait {wait} seconds and try again."
+        )
+    elif isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else exc.default_code
+        response.data = error_body(code, " ".join(_flatten(exc.detail)))
+    return response

@@ -1,0 +1,29 @@
+"""Only patients use `me/`: their own data, and nobody else's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from patients.models import Patient
+
+
+def request_patient(request: Request) -> Patient:
+    """The signed-in patient (IsPatient has already checked there is one)."""
+    return request.user.patient  # type: ignore[union-attr]
+
+
+class IsPatient(BasePermission):
+    message = "This API is for patients: sign in with a patient's account."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        # A user without a patient record raises RelatedObjectDoesNotExist, an AttributeError.
+        patient = getattr(request.user, "patient", None)
+        if patient is None:
+            return False
+        if not patient.is_active:
+            self.message = "Your programme has ended (discharged): contact your clinic."
+            return False
+        return True

@@ -1,0 +1,275 @@
+"""Input and output shapes of the patient API. Inputs validate types and ranges (from the model's
+own validators) and reject unknown fields; every rule beyond that is the services' job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from exercises.models import NOTE_MAX_LENGTH, Prescription, SetLog, Stage, StageChange
+from patients.models import Side
+
+MAX_BATCH = 200
+SIDE_STATUS_CHOICES = [("active", "active"), ("paused", "paused"), ("none", "none")]
+BATCH_STATUS_CHOICES = [
+    ("created", "created"),
+    ("duplicate", "duplicate"),
+    ("rejected", "rejected"),
+]
+BAND_CHOICES = [("under_2", "under_2"), ("2_15", "2_15"), ("16_30", "16_30")]
+
+
+class StrictSerializer(serializers.Serializer):
+    """Rejects fields it does not know: a misspelt `efort` must not be silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
+        errors = {name: ["Unknown field."] for name in unknown}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            # Report everything wrong at once, unknown fields beside the invalid ones.
+            if isinstance(exc.detail, dict):
+                errors = {**exc.detail, **errors}
+            raise serializers.ValidationError(errors or exc.detail) from exc
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+    pass
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A time with its UTC offset: the patient's clock, unambiguous whatever the phone's zone."""
+
+    default_error_messages = {
+        "naive": "Give the time with its UTC offset, e.g. 2026-11-24T07:30:00+01:00.",
+    }
+
+    def enforce_timezone(self, value: Any) -> Any:
+        # DRF would silently read a naive time as UTC: hours off for a patient in another zone.
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return super().enforce_timezone(value)
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+
+
+class TokenRequestSerializer(StrictSerializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
+
+
+# -- me and the plan --------------------------------------------------------------------------
+
+
+class ClinicSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    timezone = serializers.CharField(help_text="Days (adherence, 'this week') count in this zone.")
+
+
+class TherapistSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    record_number = serializers.CharField()
+    clinic = ClinicSerializer()
+    therapist = TherapistSerializer(allow_null=True)
+
+
+class StageSerializer(serializers.ModelSerializer):
+    intensity_band = serializers.CharField(help_text="Reiman 2012 band of the %MVIC.")
+
+    class Meta:
+        model = Stage
+        fields = [
+            "number",
+            "name",
+            "summary",
+            "position",
+            "movement",
+            "cues",
+            "bottom_hip_flexion_deg",
+            "top_hip_flexion_deg",
+            "gmed_mvic_percent",
+            "intensity_band",
+        ]
+
+
+class PrescriptionSerializer(serializers.ModelSerializer):
+    stage = StageSerializer()
+    progress_at_reps = serializers.IntegerField(
+        source="effective_progress_at_reps",
+        help_text="Reps in one set that make you ready for the next stage.",
+    )
+    pain_ceiling = serializers.IntegerField(
+        source="effective_pain_ceiling",
+        help_text="Highest pain (0-10) for a set to count towards readiness.",
+    )
+
+    class Meta:
+        model = Prescription
+        fields = [
+            "id",
+            "side",
+            "stage",
+            "target_sets",
+            "target_reps",
+            "hold_at_top_seconds",
+            "sessions_per_week",
+            "progress_at_reps",
+            "pain_ceiling",
+            "started_at",
+        ]
+
+
+class PlanSideSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(choices=Side.choices)
+    status = serializers.ChoiceField(
+        choices=SIDE_STATUS_CHOICES,
+        help_text="`paused`: medical clearance is not in force, logging is refused; `none`: "
+        "no exercise on this side.",
+    )
+    status_reason = serializers.CharField(allow_null=True)
+    ready_to_progress = serializers.BooleanField()
+    ladder_complete = serializers.BooleanField(
+        help_text="Ready at the top stage: the ladder is done (your therapist decides what next)."
+    )
+    prescription = PrescriptionSerializer(allow_null=True)
+
+
+class PlanSerializer(serializers.Serializer):
+    sides = PlanSideSerializer(many=True)
+
+
+# -- sets -------------------------------------------------------------------------------------
+
+
+class SetLogInputSerializer(StrictModelSerializer):
+    prescription = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The id of a prescription in your plan."
+    )
+    performed_at = AwareDateTimeField(
+        help_text="When you did the set, with its UTC offset; up to 30 days ago."
+    )
+    effort = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
+    note = serializers.CharField(
+        max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default=""
+    )
+
+    class Meta:
+        model = SetLog
+        fields = ["client_id", "prescription", "reps", "pain", "effort", "performed_at", "note"]
+        extra_kwargs = {
+            "client_id": {
+                "help_text": "A UUID your app chooses for this set: the idempotency key. "
+                "Send the same one when retrying."
+            },
+        }
+
+
+class SetLogSerializer(serializers.ModelSerializer):
+    prescription = serializers.IntegerField(source="prescription_id")
+    stage = serializers.IntegerField(source="stage.number", help_text="Stage number at log time.")
+    voided = serializers.BooleanField(source="is_voided")
+
+    class Meta:
+        model = SetLog
+        fields = [
+            "id",
+            "client_id",
+            "prescription",
+            "side",
+            "stage",
+            "reps",
+            "pain",
+            "effort",
+            "performed_at",
+            "logged_at",
+            "source",
+            "note",
+            "voided",
+            "void_reason",
+        ]
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+class BatchRequestSerializer(StrictSerializer):
+    sets = serializers.ListField(child=SetLogInputSerializer(), min_length=1, max_length=MAX_BATCH)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request.")
+    client_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=BATCH_STATUS_CHOICES)
+    http_status = serializers.IntegerField(
+        help_text="What POST me/sets/ would have answered for this item: 201, 200, 400, 404, 409."
+    )
+    set = SetLogSerializer(allow_null=True)
+    error = ErrorDetailSerializer(allow_null=True)
+
+
+class BatchResponseSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = BatchResultSerializer(many=True)
+
+
+# -- progress ---------------------------------------------------------------------------------
+
+
+class StageChangeSerializer(serializers.ModelSerializer):
+    from_stage = serializers.IntegerField(source="from_stage.number", allow_null=True)
+    to_stage = serializers.IntegerField(source="to_stage.number", allow_null=True)
+
+    class Meta:
+        model = StageChange
+        fields = ["from_stage", "to_stage", "reason", "at"]
+
+
+class ProgressSideSerializer(serializers.Serializer):
+    side = serializers.ChoiceField(choices=Side.choices)
+    stage = serializers.IntegerField(allow_null=True, help_text="Current stage, or null.")
+    stage_name = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=SIDE_STATUS_CHOICES)
+    best_reps_at_stage = serializers.IntegerField(allow_null=True)
+    progress_at_reps = serializers.IntegerField(allow_null=True)
+    ready_to_progress = serializers.BooleanField()
+    ladder_complete = serializers.BooleanField()
+    sessions_this_week = serializers.IntegerField()
+    sessions_per_week_target = serializers.IntegerField(allow_null=True)
+    history = StageChangeSerializer(many=True)
+
+
+class ProgressSerializer(serializers.Serializer):
+    data_days_last_30 = serializers.IntegerField(
+        help_text="Days with at least one logged set in the last 30 days (your clinic's days)."
+    )
+    adherence_band = serializers.ChoiceField(
+        choices=BAND_CHOICES,
+        help_text="US remote-therapeutic-monitoring band of the data days: <2, 2-15, 16-30.",
+    )
+    sides = ProgressSideSerializer(many=True)

@@ -1,0 +1,37 @@
+"""Throttles: sign-in per address and per username; writes per patient. Answer 429 + Retry-After."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class SignInAddressThrottle(SimpleRateThrottle):
+    scope = "sign_in_address"
+
+    def get_cache_key(self, request: Request, view: Any) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class SignInUsernameThrottle(SimpleRateThrottle):
+    """Guessing one account's password from many addresses is throttled too."""
+
+    scope = "sign_in_username"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        data = request.data if isinstance(request.data, dict) else {}
+        username = data.get("username")
+        if not isinstance(username, str) or not username.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()}
+
+
+class WriteThrottle(SimpleRateThrottle):
+    scope = "writes"
+
+    def get_cache_key(self, request: Request, view: Any) -> str | None:
+        if request.method in ("GET", "HEAD", "OPTIONS") or not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}

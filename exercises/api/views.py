@@ -1,0 +1,439 @@
+"""The patient API, version 1 (DESIGN §5; docs/api.md). One view per operation; every write goes
+through `exercises.services`, so the API adds no rule of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import django_filters
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from exercises.api import serializers as s
+from exercises.api.errors import describe, error_body, invalid_body
+from exercises.api.permissions import IsPatient, request_patient
+from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
+from exercises.models import SetLog, Source
+from exercises.plan import plan_for, progress_for
+from exercises.services import set_log
+from patients.models import Side
+
+ERROR = s.ErrorSerializer
+
+
+def _error(description: str, code: str, message: str) -> OpenApiResponse:
+    return OpenApiResponse(
+        ERROR,
+        description=description,
+        examples=[OpenApiExample(code, value=error_body(code, message), response_only=True)],
+    )
+
+
+UNAUTHENTICATED = _error(
+    "No valid token.", "not_authenticated", "Authentication credentials were not provided."
+)
+NOT_A_PATIENT = _error(
+    "The account is not a patient's (therapists and staff), or the patient was discharged.",
+    "permission_denied",
+    "This API is for patients: sign in with a patient's account.",
+)
+THROTTLED = _error(
+    "Too many requests; the Retry-After header says how many seconds to wait.",
+    "throttled",
+    "Too many requests: wait 30 seconds and try again.",
+)
+BAD_INPUT = _error(
+    "Bad input: `fields` names each field and the reason. Nothing was written.",
+    "invalid",
+    "reps: Ensure this value is less than or equal to 100.",
+)
+PATIENT_READ_RESPONSES = {401: UNAUTHENTICATED, 403: NOT_A_PATIENT}
+
+SET_EXAMPLE = {
+    "client_id": "3f6c1c1e-8a3b-4f59-9a47-2d8a2f0b6e11",
+    "prescription": 12,
+    "reps": 15,
+    "pain": 2,
+    "effort": 6,
+    "performed_at": "2026-11-24T07:30:00+00:00",
+    "note": "Felt steady.",
+}
+
+
+class PatientView(APIView):
+    permission_classes = [IsAuthenticated, IsPatient]
+
+
+# -- sign-in ----------------------------------------------------------------------------------
+
+
+class TokenView(APIView):
+    """Sign in with a username and password to get a token; DELETE signs out (revokes it)."""
+
+    def get_permissions(self) -> list[Any]:
+        return [AllowAny()] if self.request.method == "POST" else [IsAuthenticated()]
+
+    def get_throttles(self) -> list[Any]:
+        if self.request.method == "POST":
+            return [SignInAddressThrottle(), SignInUsernameThrottle()]
+        return []
+
+    def get_authenticators(self) -> list[Any]:
+        # Signing in must not fail because the app still sends an old, revoked token.
+        if self.request is not None and self.request.method == "POST":
+            return []
+        return super().get_authenticators()
+
+    @extend_schema(
+        operation_id="sign_in",
+        auth=[],
+        request=s.TokenRequestSerializer,
+        responses={
+            200: s.TokenSerializer,
+            400: _error(
+                "Missing fields, or the username and password do not match.",
+                "invalid_credentials",
+                "Username or password is incorrect.",
+            ),
+            429: THROTTLED,
+        },
+        examples=[
+            OpenApiExample(
+                "sign in",
+                value={"username": "amelia.clarke", "password": "demo"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "token",
+                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"},
+                response_only=True,
+            ),
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = s.TokenRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(
+            request._request,
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+        )
+        if user is None or not user.is_active:
+            return Response(
+                error_body("invalid_credentials", "Username or password is incorrect."),
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        token, _ = Token.objects.get_or_create(user=user)
+        return Response({"token": token.key})
+
+    @extend_schema(
+        operation_id="sign_out",
+        request=None,
+        responses={
+            204: OpenApiResponse(description="Signed out: the token no longer works."),
+            401: UNAUTHENTICATED,
+        },
+    )
+    def delete(self, request: Request) -> Response:
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- me, plan, progress -----------------------------------------------------------------------
+
+
+class MeView(PatientView):
+    @extend_schema(operation_id="me", responses={200: s.MeSerializer, **PATIENT_READ_RESPONSES})
+    def get(self, request: Request) -> Response:
+        patient = request_patient(request)
+        therapist = patient.primary_therapist
+        return Response(
+            s.MeSerializer(
+                {
+                    "id": patient.pk,
+                    "first_name": patient.first_name,
+                    "last_name": patient.last_name,
+                    "record_number": patient.record_number,
+                    "clinic": patient.clinic,
+                    "therapist": {"name": therapist.get_full_name() or therapist.username}
+                    if therapist
+                    else None,
+                }
+            ).data
+        )
+
+
+class PlanView(PatientView):
+    @extend_schema(operation_id="plan", responses={200: s.PlanSerializer, **PATIENT_READ_RESPONSES})
+    def get(self, request: Request) -> Response:
+        plans = plan_for(request_patient(request))
+        return Response(s.PlanSerializer({"sides": plans}).data)
+
+
+class ProgressView(PatientView):
+    @extend_schema(
+        operation_id="progress", responses={200: s.ProgressSerializer, **PATIENT_READ_RESPONSES}
+    )
+    def get(self, request: Request) -> Response:
+        progress = progress_for(request_patient(request))
+        sides = [
+            {
+                "side": sp.side,
+                "stage": sp.plan.prescription.stage.number if sp.plan.prescription else None,
+                "stage_name": sp.plan.prescription.stage.name if sp.plan.prescription else None,
+                "status": sp.plan.status,
+                "best_reps_at_stage": sp.best_reps_at_stage,
+                "progress_at_reps": sp.plan.prescription.effective_progress_at_reps
+                if sp.plan.prescription
+                else None,
+                "ready_to_progress": sp.plan.ready_to_progress,
+                "ladder_complete": sp.plan.ladder_complete,
+                "sessions_this_week": sp.sessions_this_week,
+                "sessions_per_week_target": sp.plan.prescription.sessions_per_week
+                if sp.plan.prescription
+                else None,
+                "history": sp.history,
+            }
+            for sp in progress.sides
+        ]
+        return Response(
+            s.ProgressSerializer(
+                {
+                    "data_days_last_30": progress.data_days_last_30,
+                    "adherence_band": progress.adherence_band.value,
+                    "sides": sides,
+                }
+            ).data
+        )
+
+
+# -- sets -------------------------------------------------------------------------------------
+
+
+class SetFilter(django_filters.FilterSet):
+    side = django_filters.ChoiceFilter(choices=Side.choices)
+    date_from = django_filters.DateFilter(
+        method="filter_date_from", label="First day (your clinic's calendar), inclusive."
+    )
+    date_to = django_filters.DateFilter(
+        method="filter_date_to", label="Last day (your clinic's calendar), inclusive."
+    )
+
+    class Meta:
+        model = SetLog
+        fields = ["side"]
+
+    def _local_start(self, day: dt.date) -> dt.datetime:
+        tz = self.request.user.patient.clinic.tzinfo
+        return dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+
+    def filter_date_from(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(performed_at__gte=self._local_start(value))
+
+    def filter_date_to(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        return queryset.filter(performed_at__lt=self._local_start(value + dt.timedelta(days=1)))
+
+
+class SetPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+def _logged_response(logged: Any) -> Response:
+    return Response(
+        s.SetLogSerializer(logged.set_log).data,
+        status=status.HTTP_201_CREATED if logged.created else status.HTTP_200_OK,
+    )
+
+
+def _log_one(request: Request, data: dict[str, Any]) -> Any:
+    patient = request_patient(request)
+    return set_log(
+        patient=patient,
+        prescription=data["prescription"],
+        reps=data["reps"],
+        pain=data["pain"],
+        effort=data.get("effort"),
+        performed_at=data["performed_at"],
+        note=data.get("note", ""),
+        client_id=data["client_id"],
+        by=request.user,
+        source=Source.APP,
+    )
+
+
+SET_WRITE_RESPONSES = {
+    400: BAD_INPUT,
+    401: UNAUTHENTICATED,
+    403: NOT_A_PATIENT,
+    404: _error(
+        "The prescription is not one of yours (or does not exist).",
+        "not_found",
+        "No such prescription for this patient.",
+    ),
+    409: _error(
+        "The prescription has ended or is paused (medical clearance), or this client_id was "
+        "already used for a different set.",
+        "prescription_paused",
+        "Your exercises are paused until your medical clearance is up to date: please contact "
+        "your therapist.",
+    ),
+    429: THROTTLED,
+}
+
+
+class SetListView(PatientView, generics.ListAPIView):
+    serializer_class = s.SetLogSerializer
+    pagination_class = SetPagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SetFilter
+
+    def get_throttles(self) -> list[Any]:
+        return [WriteThrottle()] if self.request.method == "POST" else []
+
+    def get_queryset(self) -> QuerySet[SetLog]:
+        if getattr(self, "swagger_fake_view", False):
+            return SetLog.objects.none()
+        return (
+            SetLog.objects.filter(patient=request_patient(self.request))
+            .select_related("stage")
+            .order_by("-performed_at", "-id")
+        )
+
+    @extend_schema(
+        operation_id="list_sets",
+        responses={
+            200: s.SetLogSerializer(many=True),
+            400: BAD_INPUT,
+            404: _error("No such page.", "not_found", "Invalid page."),
+            **PATIENT_READ_RESPONSES,
+        },
+    )
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        operation_id="log_set",
+        request=s.SetLogInputSerializer,
+        responses={
+            201: OpenApiResponse(s.SetLogSerializer, description="Stored."),
+            200: OpenApiResponse(
+                s.SetLogSerializer,
+                description="Already stored under this client_id with the same payload (a retry): "
+                "the stored set, nothing new written.",
+            ),
+            **SET_WRITE_RESPONSES,
+        },
+        examples=[OpenApiExample("a set", value=SET_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> Response:
+        data = s.SetLogInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _logged_response(_log_one(request, data.validated_data))
+
+
+class SetBatchView(PatientView):
+    throttle_classes = [WriteThrottle]
+
+    @extend_schema(
+        operation_id="log_sets_batch",
+        request=s.BatchRequestSerializer,
+        responses={
+            200: OpenApiResponse(
+                s.BatchResponseSerializer,
+                description="One result per item, in order; a rejected item never blocks the others.",
+            ),
+            400: BAD_INPUT,
+            401: UNAUTHENTICATED,
+            403: NOT_A_PATIENT,
+            429: THROTTLED,
+        },
+        examples=[
+            OpenApiExample(
+                "two sets",
+                value={
+                    "sets": [
+                        SET_EXAMPLE,
+                        {
+                            **SET_EXAMPLE,
+                            "client_id": "b0e1f7a2-5c3d-4e8f-9a1b-2c3d4e5f6a7b",
+                            "reps": 16,
+                        },
+                    ]
+                },
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        items = self._items(request.data)
+        results = [self._one(request, index, item) for index, item in enumerate(items)]
+        counts = {
+            k: sum(r["status"] == k for r in results) for k in ("created", "duplicate", "rejected")
+        }
+        return Response(
+            s.BatchResponseSerializer(
+                {
+                    "created": counts["created"],
+                    "duplicates": counts["duplicate"],
+                    "rejected": counts["rejected"],
+                    "results": results,
+                }
+            ).data
+        )
+
+    def _items(self, data: Any) -> list[Any]:
+        """Check the envelope only; each item is validated on its own so one bad item is just
+        that item's rejection."""
+        if not isinstance(data, dict):
+            raise ValidationError({"non_field": ['Send an object: {"sets": [...]}.']})
+        unknown = sorted(set(data) - {"sets"})
+        if unknown:
+            raise ValidationError({name: ["Unknown field."] for name in unknown})
+        items = data.get("sets")
+        if not isinstance(items, list):
+            raise ValidationError({"sets": ["This field is required and must be a list."]})
+        if not 1 <= len(items) <= s.MAX_BATCH:
+            raise ValidationError({"sets": [f"Send between 1 and {s.MAX_BATCH} sets."]})
+        return items
+
+    def _one(self, request: Request, index: int, item: Any) -> dict[str, Any]:
+        client_id = item.get("client_id") if isinstance(item, dict) else None
+        result: dict[str, Any] = {
+            "index": index,
+            "client_id": str(client_id) if client_id is not None else None,
+            "set": None,
+            "error": None,
+        }
+        data = s.SetLogInputSerializer(data=item)
+        if not data.is_valid():
+            return {
+                **result,
+                "status": "rejected",
+                "http_status": 400,
+                "error": invalid_body(data.errors)["error"],
+            }
+        try:
+            logged = _log_one(request, data.validated_data)
+        except DjangoValidationError as exc:
+            code, body = describe(exc)
+            return {**result, "status": "rejected", "http_status": code, "error": body["error"]}
+        return {
+            **result,
+            "status": "created" if logged.created else "duplicate",
+            "http_status": 201 if logged.created else 200,
+            "set": logged.set_log,
+        }
