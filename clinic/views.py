@@ -10,15 +10,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from exercises.progression import alerts_for
 from patients.access import clinics_for, is_clinic_staff, is_therapist, patient_of
-from patients.models import Patient, Role
 
 
-def _requires(check: Any) -> Any:
+def requires(check: Any) -> Any:
     """Refuse (403) a signed-in user who fails `check`; anonymous users go to the login page."""
 
     def decorator(view: Any) -> Any:
@@ -56,28 +53,6 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@_requires(is_therapist)
-def dashboard(request: HttpRequest) -> HttpResponse:
-    clinics = clinics_for(request.user, Role.THERAPIST)
-    caseload = list(
-        Patient.objects.active()
-        .filter(clinic__in=clinics, primary_therapist=request.user)
-        .select_related("clinic")
-    )
-    alerts = alerts_for(caseload, now=timezone.now())
-    rows = [(p, alerts[p.pk]) for p in caseload]
-    return render(request, "clinic/dashboard.html", {"clinics": clinics, "rows": rows})
-
-
-@require_GET
-@_requires(is_clinic_staff)
+@requires(is_clinic_staff)
 def reports(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/reports.html", {"clinics": clinics_for(request.user)})
-
-
-@require_GET
-@_requires(lambda user: patient_of(user) is not None)
-def me(request: HttpRequest) -> HttpResponse:
-    patient = patient_of(request.user)
-    prescriptions = patient.prescriptions.active().select_related("stage").order_by("side")
-    return render(request, "clinic/me.html", {"patient": patient, "prescriptions": prescriptions})

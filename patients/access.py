@@ -43,3 +43,33 @@ def patient_for_user(user: User, pk: int) -> Patient:
     if patient is None:
         raise Http404("No such patient.")
     return patient
+
+
+def role_in(user: User, clinic: Clinic) -> str | None:
+    """The user's role in this clinic, or None."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Membership.objects.filter(user=user, clinic=clinic).values_list("role", flat=True).first()
+    )
+
+
+def can_change_clinical(user: User, patient: Patient) -> bool:
+    """Therapists of the patient's clinic change clinical data; staff only read it (DESIGN §2)."""
+    return role_in(user, patient.clinic) == Role.THERAPIST
+
+
+def staff_patient_for_user(user: User, pk: int) -> Patient:
+    """A patient for the care-team pages: a therapist or staff member of the patient's clinic.
+
+    404 for anyone else — including the patient themselves, who has their own page — so the answer
+    never tells an outsider that the patient exists.
+    """
+    patient = (
+        Patient.objects.filter(clinic__in=clinics_for(user), pk=pk)
+        .select_related("clinic", "primary_therapist")
+        .first()
+    )
+    if patient is None:
+        raise Http404("No such patient.")
+    return patient
