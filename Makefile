@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else supports them.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-postgres lint format migrations-check clean
+.PHONY: help install run test test-postgres lint format migrations-check clean test-browser screens
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -32,8 +32,14 @@ run: install ## Set up the SQLite database with demo data and serve on http://12
 	@echo "Serving on http://127.0.0.1:8000/ — sign in at http://127.0.0.1:8000/accounts/login/ (password: $(DEMO_PASSWORD)); admin at /admin/ (user admin)."
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-test: install ## Run the whole test suite (SQLite, or DATABASE_URL when set)
+test: install ## Run the whole test suite, browser tests included (SQLite, or DATABASE_URL when set)
 	$(VENV)/bin/pytest
+
+test-browser: install ## Only the browser tests (Playwright + /usr/bin/chromium: apt-get install chromium)
+	$(VENV)/bin/pytest tests/browser
+
+screens: install ## Regenerate the screenshots in docs/img/ from the demo data (see docs/screens.md)
+	$(PY) tests/browser/make_screens.py
 
 test-postgres: install ## Run the whole suite on PostgreSQL (PG_URL, default the local server)
 	@$(PY) -c "import psycopg, sys; psycopg.connect('$(PG_URL)', connect_timeout=5).close()" 2>/dev/null || { \

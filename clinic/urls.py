@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic import dashboard, me, views
+from clinic import dashboard, me, patient_views, views
 
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
@@ -14,6 +14,42 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("reports/", views.reports, name="reports"),
     path("me/", me.me, name="me"),
+    path("me/log/", me.me_log, name="me-log"),
+    # The patient page (care team) and its actions; patient management lives in patients.urls.
+    path("patients/", include("patients.urls")),
+    path("patients/<int:pk>/", patient_views.patient_detail, name="patient-detail"),
+    path("patients/<int:pk>/history/", patient_views.patient_history, name="patient-history"),
+    path(
+        "patients/<int:pk>/sides/<str:side>/start/",
+        patient_views.prescription_start_view,
+        name="patient-prescription-start",
+    ),
+    path(
+        "patients/<int:pk>/prescriptions/<int:rx>/advance/",
+        patient_views.prescription_advance_view,
+        name="patient-prescription-advance",
+    ),
+    path(
+        "patients/<int:pk>/prescriptions/<int:rx>/regress/",
+        patient_views.prescription_regress_view,
+        name="patient-prescription-regress",
+    ),
+    path(
+        "patients/<int:pk>/prescriptions/<int:rx>/stop/",
+        patient_views.prescription_stop_view,
+        name="patient-prescription-stop",
+    ),
+    path("patients/<int:pk>/sets/", patient_views.set_log_view, name="patient-set-log"),
+    path(
+        "patients/<int:pk>/sets/<int:set_pk>/void/",
+        patient_views.set_void_view,
+        name="patient-set-void",
+    ),
+    path(
+        "patients/<int:pk>/clearance/",
+        patient_views.clearance_record_view,
+        name="patient-clearance-record",
+    ),
     path("api/v1/", include("exercises.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -15,6 +15,7 @@ from exercises.adherence import AdherenceBand, logged_days_by_side, rolling_wind
 from exercises.models import Prescription, SetLog, StageChange
 from exercises.progression import active_prescriptions_with_state
 from exercises.services import pause_reason
+from patients.clearance import clearance_problem_for_patient
 from patients.models import Patient, Side
 
 
@@ -23,7 +24,8 @@ class SidePlan:
     side: str
     prescription: Prescription | None
     status: str  # "active" | "paused" | "none"
-    status_reason: str | None
+    status_reason: str | None  # for the care team: what is missing and what to record
+    status_reason_for_patient: str | None  # the same, worded for the patient
     ready_to_progress: bool
     ladder_complete: bool
 
@@ -38,10 +40,11 @@ def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePl
     for side in Side.values:
         p = by_side.get(side)
         if p is None:
-            plans.append(SidePlan(side, None, "none", None, False, False))
+            plans.append(SidePlan(side, None, "none", None, None, False, False))
             continue
         p.patient = patient
         reason = pause_reason(p, today, notes)
+        for_patient = clearance_problem_for_patient(patient, p.stage.number, today, notes)
         ready = bool(p.is_ready)
         plans.append(
             SidePlan(
@@ -49,6 +52,7 @@ def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePl
                 prescription=p,
                 status="paused" if reason else "active",
                 status_reason=reason,
+                status_reason_for_patient=for_patient,
                 ready_to_progress=ready,
                 ladder_complete=ready and not p.has_next_stage,
             )

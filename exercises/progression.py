@@ -53,9 +53,13 @@ class Alert:
     kind: AlertKind
     message: str
     side: str | None = None
+    # A READY alert at the top stage: nothing to progress to, the therapist decides what next.
+    ladder_complete: bool = False
 
     @property
     def label(self) -> str:
+        if self.ladder_complete:
+            return "Ladder complete"
         return {
             AlertKind.PAIN: "Pain above 5",
             AlertKind.NO_LOGS: f"No logs for {NO_LOG_DAYS} days",
@@ -183,7 +187,7 @@ def _prescription_alerts(p: Prescription) -> list[Alert]:
                 f"{p.get_side_display()} side is ready at stage {p.stage.number}, the top of the "
                 f"ladder: the ladder is complete."
             )
-        alerts.append(Alert(AlertKind.READY, message, p.side))
+        alerts.append(Alert(AlertKind.READY, message, p.side, ladder_complete=not p.has_next_stage))
     return alerts
 
 

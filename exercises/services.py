@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import FilteredRelation, Q, Subquery
 from django.utils import timezone
 
 from exercises.models import (
@@ -27,7 +28,11 @@ from exercises.models import (
     StageChange,
 )
 from exercises.progression import is_ready
-from patients.clearance import check_clearance, clearance_problem
+from patients.clearance import (
+    check_clearance,
+    clearance_problem,
+    clearance_problem_for_patient,
+)
 from patients.errors import (
     IdempotencyConflict,
     InvalidTransition,
@@ -335,8 +340,10 @@ def set_log(
     (clearance) at the time it was performed, so a set done offline before the therapist changed
     the stage is not lost.
 
-    Cost: one query for the idempotency lookup, one to read and lock the prescription, the insert
-    and its history row (plus one for the clearance notes of a patient who requires clearance).
+    Cost: one statement reads and locks the prescription and, with it, the set already stored
+    under this client_id and the clearance note in effect that day (for a patient who requires
+    clearance); then the insert and its history row. With BEGIN and COMMIT: 5 queries for a new
+    set, 3 for a replay, whether or not the patient requires clearance.
     """
     now = now or timezone.now()
     prescription_id = prescription if isinstance(prescription, int) else prescription.pk
@@ -355,10 +362,6 @@ def set_log(
         note=(note or "").strip(),
         logged_by=by,
     )
-    existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
-    if existing is not None:
-        return _replay(existing, candidate)
-
     # Field validators give per-field messages; the check constraints stay the database's backstop
     # (validating them here would cost a query each on the hottest write path).
     candidate.full_clean(
@@ -369,16 +372,35 @@ def set_log(
     if source not in Source.values:
         raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
 
+    # The clinic's day of the set, for the clearance in effect. A time outside the sync window is
+    # refused below (unless it replays a stored set), so any day will do for it: clamped, year 1
+    # or 9999 cannot overflow the calendar in the clinic's zone.
+    on = patient.clinic.local_date(
+        min(max(performed_at, now - MAX_LOG_AGE), now + FUTURE_TOLERANCE)
+    )
     try:
         with transaction.atomic():
-            current = _lock_for_logging(patient, prescription_id)
+            current = _lock_for_logging(patient, prescription_id, client_id, on)
+            stored = (
+                getattr(current, "stored_set", None) if current else _stored(patient, client_id)
+            )
+            if stored is not None:
+                # A replay, or a conflict: answered whatever became of the prescription since.
+                return _replay(stored, candidate)
+            if current is None:
+                # Same answer for another patient's prescription as for a missing one: never
+                # reveal that another patient's data exists.
+                raise NotFound("No such prescription for this patient.")
             _check_performed_at(current, performed_at, now)
             if current.ended_at is not None and performed_at >= current.ended_at:
                 raise PrescriptionEnded(
                     f"This prescription (stage {current.stage.number}, {current.side} side) "
                     f"ended on {current.ended_at:%d %b %Y}; log against the current plan."
                 )
-            problem = pause_reason(current, patient.clinic.local_date(performed_at))
+            note = getattr(current, "note_in_effect", None)
+            problem = clearance_problem_for_patient(
+                patient, current.stage.number, on, [note] if note else []
+            )
             if problem is not None:
                 raise PrescriptionPaused(
                     "Your exercises are paused until your medical clearance is up to date: please "
@@ -393,30 +415,53 @@ def set_log(
                 # Not before the set that made the patient ready (a phone clock may run ahead).
                 _auto_advance(current, max(now, performed_at))
     except IntegrityError:
-        existing = SetLog.objects.filter(patient=patient, client_id=client_id).first()
+        # A concurrent identical request stored it first (the unique constraint decided).
+        existing = _stored(patient, client_id)
         if existing is None:
             raise
         return _replay(existing, candidate)
     return LoggedSet(candidate, created=True)
 
 
-def _lock_for_logging(patient: Patient, prescription_id: int) -> Prescription:
-    """The patient's prescription, read afresh under a row lock, or NotFound.
+def _stored(patient: Patient, client_id: uuid.UUID) -> SetLog | None:
+    return (
+        SetLog.objects.select_related("stage").filter(patient=patient, client_id=client_id).first()
+    )
+
+
+def _lock_for_logging(
+    patient: Patient, prescription_id: int, client_id: uuid.UUID, on: dt.date
+) -> Prescription | None:
+    """The patient's prescription, read afresh under a row lock, or None.
 
     The lock makes a stage change that starts now wait for this insert (it updates the same row),
-    and one that committed first is seen here.
+    and one that committed first is seen here. The same statement brings what the write needs
+    besides: `stored_set`, the set already stored under this client_id (if any), and for a patient
+    who requires clearance `note_in_effect`, the note signed last on or before `on` (if any; it
+    supersedes all earlier ones, so it is all the clearance gate needs). A missing one is simply
+    not set.
     """
-    current = (
+    query = (
         Prescription.objects.select_for_update(no_key=True, of=("self",))
-        .select_related("stage")
+        .annotate(
+            stored_set=FilteredRelation(
+                "patient__set_logs", condition=Q(patient__set_logs__client_id=client_id)
+            )
+        )
+        .select_related("stage", "stored_set__stage")
         .filter(pk=prescription_id, patient=patient)
-        .first()
     )
-    if current is None:
-        # Same answer for another patient's prescription as for a missing one: never reveal
-        # that another patient's data exists.
-        raise NotFound("No such prescription for this patient.")
-    current.patient = patient
+    if patient.requires_clearance:
+        in_effect = ClearanceNote.objects.filter(patient=patient, signed_on__lte=on).newest_first()
+        query = query.annotate(
+            note_in_effect=FilteredRelation(
+                "patient__clearance_notes",
+                condition=Q(patient__clearance_notes__pk=Subquery(in_effect.values("pk")[:1])),
+            )
+        ).select_related("note_in_effect")
+    current = query.first()
+    if current is not None:
+        current.patient = patient
     return current
 
 

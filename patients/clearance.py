@@ -161,3 +161,21 @@ def check_clearance(
     problem = clearance_problem(patient, stage_number, on, notes)
     if problem:
         raise ClearanceRequired(problem)
+
+
+def clearance_problem_for_patient(
+    patient: Patient,
+    stage_number: int,
+    on: dt.date,
+    notes: Iterable[ClearanceNote] | None = None,
+) -> str | None:
+    """The same gate as `clearance_problem`, worded for the patient (who cannot record a note)."""
+    status = clearance_status(patient, on, notes)
+    if status.allows_stage(stage_number):
+        return None
+    if status.in_force and status.note is not None:
+        return (
+            f"Your medical clearance allows exercises up to stage {status.note.max_stage}; your "
+            f"therapist needs a new clearance before stage {stage_number}."
+        )
+    return status.summary

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
@@ -55,9 +55,90 @@ def patient_create(
         requires_clearance=requires_clearance,
         clearance_reason=clearance_reason.strip(),
     )
-    patient.full_clean()  # includes: the primary therapist is a therapist of this clinic
+    _validate_patient(patient)
     save_with_history(patient, by)
     return patient
+
+
+@transaction.atomic
+def patient_update(
+    *,
+    patient: Patient,
+    record_number: str,
+    first_name: str,
+    last_name: str,
+    date_of_birth: dt.date,
+    affected_side: str,
+    primary_therapist: AbstractUser | None,
+    requires_clearance: bool,
+    clearance_reason: str,
+    by: AbstractUser | None,
+) -> Patient:
+    """Change a patient's details. The clinic and the login are not changed here.
+
+    Turning `requires_clearance` on or off takes effect at once: the clearance gate and the derived
+    "paused" state read it on every request. The audit history keeps the before and after.
+    """
+    patient.record_number = record_number.strip()
+    patient.first_name = first_name.strip()
+    patient.last_name = last_name.strip()
+    patient.date_of_birth = date_of_birth
+    patient.affected_side = affected_side
+    patient.primary_therapist = primary_therapist
+    patient.requires_clearance = requires_clearance
+    patient.clearance_reason = clearance_reason.strip()
+    try:
+        _validate_patient(patient)
+    except ValidationError:
+        # Refused: the caller's object goes back to what is stored, so a page that shows the
+        # patient next to the form's errors does not show the refused values as if saved.
+        patient.refresh_from_db()
+        raise
+    save_with_history(patient, by)
+    return patient
+
+
+def _validate_patient(patient: Patient) -> None:
+    """`full_clean`, with the two table-level rules keyed to the field a form shows them next to.
+
+    The database constraints stay the backstop; Django reports a multi-field unique constraint and
+    a check constraint as errors of the whole object, which a form cannot place next to an input.
+    Includes: the primary therapist is a therapist of this clinic (`Patient.clean`).
+    """
+    try:
+        patient.full_clean()
+    except ValidationError as exc:
+        raise _keyed_to_fields(exc, patient) from exc
+
+
+def _keyed_to_fields(exc: ValidationError, patient: Patient) -> ValidationError:
+    if not hasattr(exc, "error_dict"):
+        return exc
+    errors = {field: list(errs) for field, errs in exc.error_dict.items()}
+    general = []
+    for error in errors.pop(NON_FIELD_ERRORS, []):
+        if error.code == "unique_together":
+            errors.setdefault("record_number", []).append(
+                ValidationError(
+                    "Record number %(number)s is already used by another patient of this clinic.",
+                    code="unique",
+                    params={"number": patient.record_number},
+                )
+            )
+        elif error.message == _CLEARANCE_REASON_MESSAGE:
+            errors.setdefault("clearance_reason", []).append(error)
+        else:
+            general.append(error)
+    if general:
+        errors[NON_FIELD_ERRORS] = general
+    return ValidationError(errors)
+
+
+_CLEARANCE_REASON_MESSAGE = next(
+    c.violation_error_message
+    for c in Patient._meta.constraints
+    if c.name == "patient_clearance_requires_reason"
+)
 
 
 @transaction.atomic

@@ -3,9 +3,12 @@ own validators) and reject unknown fields; every rule beyond that is the service
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from django.db import models
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exercises.models import NOTE_MAX_LENGTH, Prescription, SetLog, Stage, StageChange
@@ -39,8 +42,54 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
+# Input fields take the JSON type the schema names and nothing DRF would coerce into it: a number
+# is not a note, "15" or true is not a count of reps, 123 is not a client_id. Anything the
+# schema calls invalid is refused (the schema fuzzing in tests/api checks exactly that).
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+UUID_RE = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """Only the hyphenated form (`format: uuid`); DRF also takes an integer, 32 bare hex digits or
+    a `urn:uuid:` prefix."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not UUID_RE.match(data):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
 class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
-    pass
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.UUIDField: StrictUUIDField,
+    }
+
+
+# RFC 3339 (`format: date-time`), the offset left optional so that a time without one gets the
+# helpful "naive" message below rather than a format error.
+DATE_TIME_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$", re.IGNORECASE
+)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -48,7 +97,15 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     default_error_messages = {
         "naive": "Give the time with its UTC offset, e.g. 2026-11-24T07:30:00+01:00.",
+        "rfc3339": "Give the time as in 2026-11-24T07:30:00+01:00 (RFC 3339).",
     }
+
+    def to_internal_value(self, value: Any) -> Any:
+        # DRF also reads "2026-11-24 07:30", without seconds or with a space: not what the schema
+        # promises, and an app that sends it has a bug worth hearing about.
+        if not isinstance(value, str) or not DATE_TIME_RE.match(value):
+            self.fail("rfc3339")
+        return super().to_internal_value(value)
 
     def enforce_timezone(self, value: Any) -> Any:
         # DRF would silently read a naive time as UTC: hours off for a patient in another zone.
@@ -61,8 +118,8 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class TokenRequestSerializer(StrictSerializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
 class TokenSerializer(serializers.Serializer):
@@ -143,7 +200,11 @@ class PlanSideSerializer(serializers.Serializer):
         help_text="`paused`: medical clearance is not in force, logging is refused; `none`: "
         "no exercise on this side.",
     )
-    status_reason = serializers.CharField(allow_null=True)
+    status_reason = serializers.CharField(
+        source="status_reason_for_patient",
+        allow_null=True,
+        help_text="Why the side is paused, for the patient; null when active.",
+    )
     ready_to_progress = serializers.BooleanField()
     ladder_complete = serializers.BooleanField(
         help_text="Ready at the top stage: the ladder is done (your therapist decides what next)."
@@ -159,16 +220,14 @@ class PlanSerializer(serializers.Serializer):
 
 
 class SetLogInputSerializer(StrictModelSerializer):
-    prescription = serializers.IntegerField(
+    prescription = StrictIntegerField(
         min_value=1, max_value=2**63 - 1, help_text="The id of a prescription in your plan."
     )
     performed_at = AwareDateTimeField(
         help_text="When you did the set, with its UTC offset; up to 30 days ago."
     )
-    effort = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
-    note = serializers.CharField(
-        max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default=""
-    )
+    effort = StrictIntegerField(min_value=0, max_value=10, required=False, allow_null=True)
+    note = StrictCharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
     class Meta:
         model = SetLog
@@ -216,8 +275,24 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorDetailSerializer()
 
 
+@extend_schema_field(
+    {
+        # Any item is accepted into the batch: each is validated on its own and a bad one is
+        # reported in its result (200), so the schema must not call the whole request invalid.
+        "anyOf": [{"$ref": "#/components/schemas/SetLogInputRequest"}, {}],
+        "description": "A set, as the body of log_set. Each item is validated on its own: a bad "
+        "one is rejected in its result and never blocks the others.",
+    }
+)
+class BatchItemField(serializers.JSONField):
+    pass
+
+
 class BatchRequestSerializer(StrictSerializer):
-    sets = serializers.ListField(child=SetLogInputSerializer(), min_length=1, max_length=MAX_BATCH)
+    """Up to 200 sets stored in one request (an offline backlog), each reported on its own.
+    Unknown fields are rejected."""
+
+    sets = serializers.ListField(child=BatchItemField(), min_length=1, max_length=MAX_BATCH)
 
 
 class BatchResultSerializer(serializers.Serializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rest_framework.request import Request
@@ -25,7 +26,10 @@ class SignInUsernameThrottle(SimpleRateThrottle):
         username = data.get("username")
         if not isinstance(username, str) or not username.strip():
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()}
+        # Hashed: a username is whatever the client typed (spaces, control characters, any
+        # length), and cache backends such as memcached refuse keys like that.
+        ident = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass"))
+        return self.cache_format % {"scope": self.scope, "ident": ident.hexdigest()}
 
 
 class WriteThrottle(SimpleRateThrottle):

@@ -4,6 +4,7 @@ through `exercises.services`, so the API adds no rule of its own."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import django_filters
@@ -11,7 +12,8 @@ from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
@@ -53,6 +55,19 @@ THROTTLED = _error(
     "Too many requests; the Retry-After header says how many seconds to wait.",
     "throttled",
     "Too many requests: wait 30 seconds and try again.",
+)
+# Sent with every 429 (DRF's Throttled).
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    location=OpenApiParameter.HEADER,
+    response=[429],
+    description="Seconds to wait before trying again.",
+)
+NOT_JSON = _error(
+    "The body is not JSON: send `Content-Type: application/json`.",
+    "unsupported_media_type",
+    'Unsupported media type "text/plain" in request.',
 )
 BAD_INPUT = _error(
     "Bad input: `fields` names each field and the reason. Nothing was written.",
@@ -107,8 +122,10 @@ class TokenView(APIView):
                 "invalid_credentials",
                 "Username or password is incorrect.",
             ),
+            415: NOT_JSON,
             429: THROTTLED,
         },
+        parameters=[RETRY_AFTER],
         examples=[
             OpenApiExample(
                 "sign in",
@@ -144,6 +161,11 @@ class TokenView(APIView):
         responses={
             204: OpenApiResponse(description="Signed out: the token no longer works."),
             401: UNAUTHENTICATED,
+            403: _error(
+                "Signed in with a browser session (not a token) and no CSRF token sent.",
+                "permission_denied",
+                "CSRF Failed: CSRF token missing.",
+            ),
         },
     )
     def delete(self, request: Request) -> Response:
@@ -224,11 +246,16 @@ class ProgressView(PatientView):
 
 class SetFilter(django_filters.FilterSet):
     side = django_filters.ChoiceFilter(choices=Side.choices)
+    # Only YYYY-MM-DD (`format: date`); Django's date field also reads "11/24/2026" and others.
     date_from = django_filters.DateFilter(
-        method="filter_date_from", label="First day (your clinic's calendar), inclusive."
+        method="filter_date_from",
+        input_formats=["%Y-%m-%d"],
+        label="First day (your clinic's calendar), inclusive.",
     )
     date_to = django_filters.DateFilter(
-        method="filter_date_to", label="Last day (your clinic's calendar), inclusive."
+        method="filter_date_to",
+        input_formats=["%Y-%m-%d"],
+        label="Last day (your clinic's calendar), inclusive.",
     )
 
     class Meta:
@@ -239,10 +266,17 @@ class SetFilter(django_filters.FilterSet):
         tz = self.request.user.patient.clinic.tzinfo
         return dt.datetime.combine(day, dt.time.min, tzinfo=tz)
 
-    def filter_date_from(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    # The calendar's first and last days are open bounds: nothing is earlier or later, and their
+    # edges in the clinic's zone fall outside what a datetime can hold (e.g. 0001-01-01 in Tokyo).
+    # (`value: dt.date` also gives the schema its `format: date`.)
+    def filter_date_from(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
+        if value == dt.date.min:
+            return queryset
         return queryset.filter(performed_at__gte=self._local_start(value))
 
-    def filter_date_to(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    def filter_date_to(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
+        if value == dt.date.max:
+            return queryset
         return queryset.filter(performed_at__lt=self._local_start(value + dt.timedelta(days=1)))
 
 
@@ -250,6 +284,29 @@ class SetPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+    # Page numbers only: DRF would also read "last".
+    last_page_strings = ()
+
+    def get_page_size(self, request: Request) -> int:
+        # DRF quietly falls back to the default on a bad page_size and clamps a big one: an app
+        # asking for 500 a page would never learn it got 200.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not re.fullmatch(r"[0-9]{1,4}", raw) or not 1 <= int(raw) <= self.max_page_size:
+            raise ValidationError(
+                {"page_size": [f"Give a whole number from 1 to {self.max_page_size}."]}
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+            elif parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
 
 
 def _logged_response(logged: Any) -> Response:
@@ -284,13 +341,32 @@ SET_WRITE_RESPONSES = {
         "not_found",
         "No such prescription for this patient.",
     ),
-    409: _error(
-        "The prescription has ended or is paused (medical clearance), or this client_id was "
-        "already used for a different set.",
-        "prescription_paused",
-        "Your exercises are paused until your medical clearance is up to date: please contact "
-        "your therapist.",
+    409: OpenApiResponse(
+        ERROR,
+        description="The prescription has ended or is paused (medical clearance), or this "
+        "client_id was already used for a different set. `code` says which.",
+        examples=[
+            OpenApiExample(code, value=error_body(code, message), response_only=True)
+            for code, message in [
+                (
+                    "prescription_paused",
+                    "Your exercises are paused until your medical clearance is up to date: "
+                    "please contact your therapist.",
+                ),
+                (
+                    "prescription_ended",
+                    "This prescription (stage 2, left side) ended on 20 Nov 2026; log against "
+                    "the current plan.",
+                ),
+                (
+                    "idempotency_conflict",
+                    "A different set was already stored under client_id "
+                    "3f6c1c1e-8a3b-4f59-9a47-2d8a2f0b6e11. Use a new client_id for a new set.",
+                ),
+            ]
+        ],
     ),
+    415: NOT_JSON,
     429: THROTTLED,
 }
 
@@ -323,6 +399,15 @@ class SetListView(PatientView, generics.ListAPIView):
         },
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # Django keeps the last of a repeated parameter (?side=left&side=right) and the filters
+        # ignore an empty one (?side=): refuse both instead of guessing what the app meant.
+        errors = {
+            name: ["Give this parameter once."] if len(values) > 1 else ["Give a value."]
+            for name, values in request.query_params.lists()
+            if len(values) > 1 or not values[0]
+        }
+        if errors:
+            raise ValidationError(errors)
         return super().get(request, *args, **kwargs)
 
     @extend_schema(
@@ -337,6 +422,7 @@ class SetListView(PatientView, generics.ListAPIView):
             ),
             **SET_WRITE_RESPONSES,
         },
+        parameters=[RETRY_AFTER],
         examples=[OpenApiExample("a set", value=SET_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> Response:
@@ -359,8 +445,10 @@ class SetBatchView(PatientView):
             400: BAD_INPUT,
             401: UNAUTHENTICATED,
             403: NOT_A_PATIENT,
+            415: NOT_JSON,
             429: THROTTLED,
         },
+        parameters=[RETRY_AFTER],
         examples=[
             OpenApiExample(
                 "two sets",

@@ -284,9 +284,15 @@ def test_a_ready_side_raises_a_ready_alert(prescription):
 def test_a_ready_side_at_stage_4_says_the_ladder_is_complete(patient, therapist):
     top = start(patient, therapist, number=4)
     log(top, reps=20, pain=0)
-    message = only(patient, AlertKind.READY).message
-    assert "ladder is complete" in message
-    assert "stage 5" not in message
+    alert = only(patient, AlertKind.READY)
+    assert "ladder is complete" in alert.message
+    assert "stage 5" not in alert.message
+    assert alert.label == "Ladder complete"
+
+
+def test_a_ready_side_below_the_top_is_labelled_ready_to_progress(prescription):
+    log(prescription, reps=20, pain=1)
+    assert only(prescription.patient, AlertKind.READY).label == "Ready to progress"
 
 
 def test_acting_on_readiness_clears_the_ready_alert(prescription, therapist):

@@ -389,16 +389,16 @@ def test_logging_a_set_takes_a_small_fixed_number_of_queries(
         pk=prescription.pk
     )
     patient, user = prescription.patient, patient.user
-    # Seen: 6 (look up the client_id, savepoint, lock the prescription row and re-read its end,
-    # insert, history insert, release savepoint); no clearance query for a patient who does not
-    # require clearance. Outside a test's transaction there is no savepoint: 4.
-    with django_assert_max_num_queries(6):
+    # Seen: 5 (savepoint; lock the prescription row and re-read its end, with the set stored under
+    # the client_id in the same statement; insert; history insert; release savepoint). Outside a
+    # test's transaction BEGIN and COMMIT take the savepoint's place: still 5.
+    with django_assert_max_num_queries(5):
         log(prescription, patient=patient, by=user)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(5):
         log(prescription, patient=patient, by=user)
-    # A replay reads the stored set and writes nothing. Seen: 1.
+    # A replay reads the stored set with the prescription and writes nothing. Seen: 3.
     key = SetLog.objects.first().client_id
-    with django_assert_max_num_queries(1):
+    with django_assert_max_num_queries(3):
         log(prescription, patient=patient, by=user, client_id=key)
 
 

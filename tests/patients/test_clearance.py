@@ -9,6 +9,7 @@ from patients.clearance import (
     ClearanceState,
     check_clearance,
     clearance_problem,
+    clearance_problem_for_patient,
     clearance_status,
     note_in_effect,
 )
@@ -361,3 +362,35 @@ def test_a_recorded_note_keeps_who_signed_and_who_recorded_it(fracture, therapis
     assert note.recorded_by == therapist
     assert note.signed_by_name == "Dr. Ada Osei"
     assert note.signed_by_credentials == "MD, orthopaedics"
+
+
+# -- the same gate, worded for the patient ----------------------------------------------------
+
+
+def test_the_patient_is_told_about_a_lapse_without_therapist_instructions(fracture, therapist):
+    record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY - DAY)
+    message = clearance_problem_for_patient(fracture, 1, TODAY)
+    assert "lapsed" in message
+    assert "Record" not in message
+
+
+def test_the_patient_is_told_which_stage_the_restriction_allows(fracture, therapist):
+    record_clearance(
+        fracture,
+        by=therapist,
+        signed_on=TODAY - DAY,
+        review_on=TODAY + 60 * DAY,
+        decision=Decision.RESTRICTED,
+        max_stage=2,
+    )
+    assert clearance_problem_for_patient(fracture, 2, TODAY) is None
+    message = clearance_problem_for_patient(fracture, 3, TODAY)
+    assert "up to stage 2" in message
+    assert "before stage 3" in message
+
+
+def test_the_patient_wording_refuses_exactly_when_the_gate_does(fracture, therapist):
+    for stage_number in (1, 4):
+        assert (clearance_problem_for_patient(fracture, stage_number, TODAY) is None) == (
+            clearance_problem(fracture, stage_number, TODAY) is None
+        )

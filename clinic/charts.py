@@ -1,0 +1,253 @@
+"""The progression chart of one side: reps per set over time, stage steps, pain above 5.
+
+Server-rendered inline SVG: no JavaScript, no library, prints as it shows. The SVG carries a
+<title> and a <desc> that say in words what the chart shows, and the same numbers are returned as
+rows for a table, so nothing depends on seeing the picture.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+# The pain-monitoring model calls pain above 5/10 "not acceptable" (DESIGN §1).
+PAIN_MARK_ABOVE = 5
+
+# Drawn at about the size it is shown in a side's card, so 12-unit text reads as ~12px.
+WIDTH, HEIGHT = 520, 230
+LEFT, RIGHT, TOP, BOTTOM = 32, 10, 32, 26
+PLOT_W, PLOT_H = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+
+
+@dataclass(frozen=True)
+class ChartSet:
+    performed_at: dt.datetime
+    reps: int
+    pain: int
+    stage: int
+
+    @property
+    def pain_alert(self) -> bool:
+        return self.pain > PAIN_MARK_ABOVE
+
+
+@dataclass(frozen=True)
+class ChartStep:
+    at: dt.datetime
+    from_stage: int | None
+    to_stage: int | None
+
+    @property
+    def label(self) -> str:
+        if self.to_stage is None:
+            return "Stopped"
+        if self.from_stage is None:
+            return f"Stage {self.to_stage}"
+        arrow = "↑" if self.to_stage > self.from_stage else "↓"
+        return f"{arrow} Stage {self.to_stage}"
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    description: str
+    svg: SafeString
+    sets: Sequence[ChartSet]
+    steps: Sequence[ChartStep]
+
+
+def _nice_max(value: int) -> int:
+    step = 5 if value <= 40 else 10
+    return max(step, math.ceil(value / step) * step)
+
+
+def _tick_days(span_days: float) -> int:
+    if span_days <= 10:
+        return 1
+    if span_days <= 120:
+        return 7
+    return 28
+
+
+def progression_chart(
+    *,
+    side_label: str,
+    sets: Sequence[ChartSet],
+    steps: Sequence[ChartStep],
+    start: dt.datetime,
+    end: dt.datetime,
+    ready_at_reps: int | None,
+    tz: ZoneInfo,
+    element_id: str,
+) -> Chart:
+    """Build the chart of one side between `start` and `end` (sets oldest first)."""
+    span = max((end - start).total_seconds(), 3600.0)
+    y_max = _nice_max(max([s.reps for s in sets] + [ready_at_reps or 0, 10]) + 2)
+
+    def x(at: dt.datetime) -> float:
+        return round(LEFT + PLOT_W * min(max((at - start).total_seconds() / span, 0), 1), 1)
+
+    def y(reps: float) -> float:
+        return round(TOP + PLOT_H * (1 - reps / y_max), 1)
+
+    def local(at: dt.datetime, fmt: str) -> str:
+        return at.astimezone(tz).strftime(fmt)
+
+    title = f"{side_label} side: reps per set, {local(start, '%d %b')} to {local(end, '%d %b %Y')}"
+    description = _describe(side_label, sets, steps, ready_at_reps, tz)
+
+    y_step = 5 if y_max <= 40 else 10
+    grid = format_html_join(
+        "",
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
+        (
+            (LEFT, LEFT + PLOT_W, y(v), y(v), LEFT - 5, y(v) + 4, v)
+            for v in range(0, y_max + 1, y_step)
+        ),
+    )
+    tick_days = _tick_days(span / 86400)
+    first_day = start.astimezone(tz).date()
+    if tick_days == 7:  # weekly ticks on Mondays
+        first_day += dt.timedelta(days=(7 - first_day.weekday()) % 7)
+    x_ticks = []
+    day = first_day
+    while True:
+        at = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+        if at > end:
+            break
+        if at >= start:
+            # Every other label is "alt": a narrow screen hides those so the rest stay apart.
+            alt = " alt" if len(x_ticks) % 2 else ""
+            x_ticks.append(
+                (
+                    x(at),
+                    x(at),
+                    TOP + PLOT_H,
+                    TOP + PLOT_H + 4,
+                    alt,
+                    x(at),
+                    HEIGHT - 8,
+                    f"{day:%d %b}",
+                )
+            )
+        day += dt.timedelta(days=tick_days)
+    x_axis = format_html_join(
+        "",
+        '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="tick x{}" x="{}" y="{}" text-anchor="middle">{}</text>',
+        x_ticks,
+    )
+    target = ""
+    if ready_at_reps:
+        target = format_html(
+            '<line class="target" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+            '<text class="target-label" x="{}" y="{}">ready at {}</text>',
+            LEFT,
+            LEFT + PLOT_W,
+            y(ready_at_reps),
+            y(ready_at_reps),
+            LEFT + 4,
+            y(ready_at_reps) - 4,
+            ready_at_reps,
+        )
+    step_marks = format_html_join(
+        "",
+        '<g class="step"><line x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text x="{}" y="{}" text-anchor="{}">{}</text><title>{} on {}</title></g>',
+        (
+            (
+                x(s.at),
+                x(s.at),
+                TOP - 4 if i % 2 == 0 else TOP + 10,
+                TOP + PLOT_H,
+                x(s.at) + (3 if x(s.at) < LEFT + PLOT_W - 100 else -3),
+                TOP - 8 if i % 2 == 0 else TOP + 8,
+                "start" if x(s.at) < LEFT + PLOT_W - 100 else "end",
+                s.label,
+                s.label,
+                local(s.at, "%d %b %Y"),
+            )
+            for i, s in enumerate(steps)
+        ),
+    )
+    points = format_html_join(
+        "", "{}", ((_point(s, x(s.performed_at), y(s.reps), tz),) for s in sets)
+    )
+    svg = format_html(
+        '<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" '
+        'aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet">'
+        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
+        '<rect class="plot" x="{l}" y="{t}" width="{pw}" height="{ph}"/>'
+        "{grid}{x_axis}{target}{steps}{points}</svg>",
+        id=element_id,
+        w=WIDTH,
+        h=HEIGHT,
+        title=title,
+        desc=description,
+        l=LEFT,
+        t=TOP,
+        pw=PLOT_W,
+        ph=PLOT_H,
+        grid=grid,
+        x_axis=x_axis,
+        target=target,
+        steps=step_marks,
+        points=points,
+    )
+    return Chart(title, description, svg, sets, steps)
+
+
+def _point(s: ChartSet, cx: float, cy: float, tz: ZoneInfo) -> SafeString:
+    label = (
+        f"{s.performed_at.astimezone(tz):%d %b %H:%M}: {s.reps} reps, pain {s.pain}/10, "
+        f"stage {s.stage}"
+    )
+    if s.pain_alert:
+        # A different shape as well as a different colour: readable in greyscale print.
+        d = f"M{cx},{cy - 6}L{cx + 6},{cy}L{cx},{cy + 6}L{cx - 6},{cy}Z"
+        return format_html('<path class="point pain" d="{}"><title>{}</title></path>', d, label)
+    return format_html(
+        '<circle class="point" cx="{}" cy="{}" r="3.5"><title>{}</title></circle>', cx, cy, label
+    )
+
+
+def _describe(
+    side_label: str,
+    sets: Sequence[ChartSet],
+    steps: Sequence[ChartStep],
+    ready_at_reps: int | None,
+    tz: ZoneInfo,
+) -> str:
+    parts = []
+    if sets:
+        reps = [s.reps for s in sets]
+        parts.append(
+            f"{side_label} side: {len(sets)} set{'s' if len(sets) != 1 else ''}, "
+            f"{min(reps)} to {max(reps)} reps"
+            + (f" (ready at {ready_at_reps})" if ready_at_reps else "")
+            + "."
+        )
+    else:
+        parts.append(f"{side_label} side: no sets in this period.")
+    if steps:
+        parts.append(
+            "Stage changes: "
+            + "; ".join(f"{s.label.lstrip('↑↓ ')} on {s.at.astimezone(tz):%d %b}" for s in steps)
+            + "."
+        )
+    painful = [s for s in sets if s.pain_alert]
+    if painful:
+        worst = max(painful, key=lambda s: s.pain)
+        parts.append(
+            f"{len(painful)} set{'s' if len(painful) != 1 else ''} with pain above "
+            f"{PAIN_MARK_ABOVE}/10 (highest {worst.pain}/10 on "
+            f"{worst.performed_at.astimezone(tz):%d %b})."
+        )
+    return " ".join(parts)
