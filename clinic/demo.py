@@ -60,6 +60,13 @@ CLIENT_ID_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b8e-8f0a-2c5d7e1b9a40")
 # Pain per ordinary set, 0..5: mostly in the pain-monitoring model's safe band (0-3), occasionally
 # "acceptable" (4-5). Pain above 5 only comes from a scripted flare-up.
 PAIN_WEIGHTS = (34, 30, 20, 10, 4, 2)
+# What a therapist writes on a prescription: shown to the patient and kept across stage changes.
+THERAPIST_NOTES = (
+    "Rest about a minute between sets.",
+    "Use a firm surface (the floor or a firm bed), not a soft mattress.",
+    "A pillow under your head keeps your neck relaxed.",
+    "Keep your top hand on your hip: it should not roll back as you lift.",
+)
 # Reps in a set rarely go far beyond the 20 a patient is aiming for.
 REPS_CAP = 25
 
@@ -649,7 +656,7 @@ class _Replay:
                 by=self.therapist,
                 at=visit,
                 sessions_per_week=5 if self.plan.index % 3 else 4,
-                notes=f"First visit: {state.side} side at stage {stage.number}.",
+                notes=THERAPIST_NOTES[self.plan.index % len(THERAPIST_NOTES)],
             )
         # The therapist logs the first set in clinic, having taught the exercise.
         performed = visit + dt.timedelta(minutes=10)

@@ -152,7 +152,10 @@ def patient_login_create(
     if patient.user_id is not None:
         raise ValidationError({"username": "This patient already has a login."})
     User = get_user_model()
-    user = User(username=username.strip())
+    # The name shows in the page header and the admin; the patient record stays the source.
+    user = User(
+        username=username.strip(), first_name=patient.first_name, last_name=patient.last_name
+    )
     user.full_clean(exclude=["password"])
     if password is None:
         user.set_unusable_password()

@@ -103,3 +103,9 @@ def test_the_history_author_does_not_stick_to_the_object(clinic, therapist, coll
     patient.first_name = "Anna"
     patient.save()  # outside any service or request: no author is known
     assert patient.history.first().history_user is None
+
+
+def test_a_patients_login_carries_their_name(clinic, therapist):
+    patient = create(clinic)
+    user = patient_login_create(patient=patient, username="ana", password=None, by=therapist)
+    assert user.get_full_name() == "Ana Silva"
