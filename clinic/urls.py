@@ -9,6 +9,8 @@ admin.site.site_title = "Clamshell clinic admin"
 
 urlpatterns = [
     path("", views.root, name="root"),
+    # Before Django's auth URLs: the same sign-in page, with the API's sign-in limits.
+    path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("home/", views.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),

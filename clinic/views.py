@@ -4,14 +4,17 @@ screens build on these)."""
 from __future__ import annotations
 
 from functools import wraps
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
 from patients.access import clinics_for, is_clinic_staff, is_therapist, patient_of
 
 
@@ -56,3 +59,29 @@ def home(request: HttpRequest) -> HttpResponse:
 @requires(is_clinic_staff)
 def reports(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/reports.html", {"clinics": clinics_for(request.user)})
+
+
+class ThrottledLoginView(LoginView):
+    """Django's sign-in page, limited like the API's sign-in (per address and per username), so
+    the web form is no way around the API's defence against password guessing."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        # The throttles read only the username (`data`) and the address (`META`, `headers`).
+        attempt = SimpleNamespace(data=request.POST, META=request.META, headers=request.headers)
+        for throttle in (SignInAddressThrottle(), SignInUsernameThrottle()):
+            if not throttle.allow_request(attempt, self):
+                wait = int(throttle.wait() or 1)
+                # Unbound: validating the posted form would check the password after all.
+                form = self.get_form_class()(
+                    self.request, initial={"username": request.POST.get("username", "")}
+                )
+                response = self.render_to_response(
+                    self.get_context_data(
+                        form=form,
+                        throttled=f"Too many sign-in attempts. Wait {wait} seconds and try again.",
+                    ),
+                    status=429,
+                )
+                response["Retry-After"] = str(wait)
+                return response
+        return super().post(request, *args, **kwargs)

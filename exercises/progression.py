@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, Max, OuterRef, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog, Stage
@@ -74,10 +74,16 @@ def active_prescriptions_with_state(
     patient_ids: Iterable[int], *, now: dt.datetime
 ) -> list[Prescription]:
     """Active prescriptions annotated with readiness, recent pain and whether a next stage exists."""
+    # Pain on this side's sets: those on the current prescription, and those that reached the
+    # server after it started (a set done offline at the previous stage, synced after the stage
+    # changed, was never seen by whoever changed it). Older pain on an ended prescription was
+    # there to act on when the stage changed, so a regress clears it.
     recent_pain = (
         SetLog.objects.valid()
+        .filter(Q(prescription=OuterRef("pk")) | Q(logged_at__gte=OuterRef("started_at")))
         .filter(
-            prescription=OuterRef("pk"),
+            patient=OuterRef("patient"),
+            side=OuterRef("side"),
             pain__gt=PAIN_ALERT_ABOVE,
             performed_at__gte=now - PAIN_WINDOW,
         )

@@ -59,13 +59,21 @@ DOSE_FIELDS = (
 )
 
 
-def _lock_patient(patient: Patient) -> None:
-    # Serialises stage changes of one patient, so two clicks cannot both advance the same side.
-    Patient.objects.select_for_update().filter(pk=patient.pk).values_list("pk").first()
+def _lock_active_patient(patient: Patient) -> None:
+    """Lock the patient's row and refuse a discharged patient, reading the row under the lock.
 
-
-def _require_active_patient(patient: Patient) -> None:
-    if not patient.is_active:
+    The lock serialises stage changes of one patient, so two clicks cannot both advance the same
+    side, and a discharge that committed meanwhile is seen even through a stale copy. NO KEY: the
+    lock must not conflict with the key-share lock that inserting a set (a foreign key to the
+    patient) takes, or a set logged during a stage change could deadlock with it.
+    """
+    discharged_at = (
+        Patient.objects.select_for_update(no_key=True)
+        .filter(pk=patient.pk)
+        .values_list("discharged_at", flat=True)
+        .first()
+    )
+    if discharged_at is not None:
         raise InvalidTransition(
             f"{patient.full_name} has been discharged; no prescription can be started or changed."
         )
@@ -90,10 +98,9 @@ def prescription_start(
 ) -> Prescription:
     """Start a side on a stage. Passes the clearance gate; records a StageChange (start)."""
     at = at or timezone.now()
-    _require_active_patient(patient)
     if side not in Side.values:
         raise ValidationError({"side": f"Side must be one of: {', '.join(Side.values)}."})
-    _lock_patient(patient)
+    _lock_active_patient(patient)
     current = Prescription.objects.active().filter(patient=patient, side=side).first()
     if current is not None:
         raise InvalidTransition(
@@ -148,8 +155,7 @@ def _record_change(
 
 def _lock_active(prescription: Prescription) -> Prescription:
     """Re-read the prescription under a row lock and refuse if it has ended meanwhile."""
-    _require_active_patient(prescription.patient)
-    _lock_patient(prescription.patient)
+    _lock_active_patient(prescription.patient)
     fresh = (
         Prescription.objects.select_related("stage__ladder", "patient__clinic")
         .filter(pk=prescription.pk)
@@ -271,7 +277,7 @@ def prescription_stop(
 def patient_discharge(*, patient: Patient, by: AbstractUser, at: dt.datetime | None = None) -> None:
     """Discharge a patient: stop every active prescription, then mark the patient discharged."""
     at = at or timezone.now()
-    _require_active_patient(patient)
+    _lock_active_patient(patient)
     for prescription in Prescription.objects.active().filter(patient=patient):
         prescription_stop(prescription=prescription, by=by, at=at, note="Discharged.")
     patient.discharged_at = at
@@ -391,6 +397,11 @@ def set_log(
                 # Same answer for another patient's prescription as for a missing one: never
                 # reveal that another patient's data exists.
                 raise NotFound("No such prescription for this patient.")
+            if not patient.is_active:
+                raise PrescriptionEnded(
+                    f"{patient.full_name} has been discharged: the programme has ended and no "
+                    f"more sets can be logged."
+                )
             _check_performed_at(current, performed_at, now)
             if current.ended_at is not None and performed_at >= current.ended_at:
                 raise PrescriptionEnded(

@@ -27,7 +27,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from patients.clearance import clearance_status
 from patients.models import ClearanceNote, Clinic, Membership, Patient
-from patients.services import clearance_note_record, patient_create
+from patients.services import (
+    clearance_note_record,
+    patient_create,
+    patient_update,
+    save_with_history,
+)
 
 # -- shared helpers ------------------------------------------------------------------------------
 
@@ -352,8 +357,9 @@ class PatientAdmin(AuditedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Patient | None = None) -> Any:
         if obj is None:
             return ()
-        # Discharge is an action (it stops the prescriptions too), never a typed-in date.
-        return ("clearance_summary", "discharged_at", "created_at")
+        # Discharge is an action (it stops the prescriptions too), never a typed-in date; the clinic
+        # is fixed, since moving a patient would move their whole clinical record with them.
+        return ("clinic", "clearance_summary", "discharged_at", "created_at")
 
     def get_inlines(self, request: HttpRequest, obj: Patient | None = None) -> Any:
         return self.inlines if obj is not None else ()
@@ -384,9 +390,22 @@ class PatientAdmin(AuditedAdmin):
         self, request: HttpRequest, obj: Patient, form: forms.Form, change: bool
     ) -> None:
         if change:
-            # No update service exists: the ModelForm has validated the model, and
-            # SimpleHistoryAdmin records the user on the history row.
-            super().save_model(request, obj, form, change)
+            data = form.cleaned_data
+            patient_update(
+                patient=obj,
+                record_number=data["record_number"],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                date_of_birth=data["date_of_birth"],
+                affected_side=data["affected_side"],
+                primary_therapist=data["primary_therapist"],
+                requires_clearance=data["requires_clearance"],
+                clearance_reason=data["clearance_reason"],
+                by=acting_user(request),
+            )
+            if "user" in form.changed_data:
+                # Linking an existing account is an admin's repair; the service creates new ones.
+                save_with_history(obj, acting_user(request), update_fields=["user"])
             return
         data = form.cleaned_data
         created = patient_create(

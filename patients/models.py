@@ -325,6 +325,8 @@ class ClearanceNote(models.Model):
                 {"max_stage": "A note that does not clear the patient cannot allow a stage."}
             )
 
+    # These read this note alone. A newer note supersedes it, so whether a patient may exercise
+    # is decided by `patients.clearance.clearance_status`, which picks the note in effect first.
     def is_in_force(self, on: dt.date) -> bool:
         """Cleared (with or without restrictions), signed on or before `on`, review date not passed."""
         return (

@@ -4,9 +4,18 @@ import importlib
 
 import pytest
 from django.apps import apps as global_apps
+from django.core.cache import cache
 
 from patients.models import Role
 from tests.factories import ClinicFactory, MembershipFactory, PatientFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Sign-in and write throttles count in the cache: no test may inherit another's requests."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture

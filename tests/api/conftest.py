@@ -1,19 +1,10 @@
 """The cast of the API tests, signed in with real tokens, and patients with a plan to log against."""
 
 import pytest
-from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tests.api.helpers import client_for, start
 from tests.factories import PatientFactory, UserFactory
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    """Throttles count in the cache: no test may inherit another's requests."""
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

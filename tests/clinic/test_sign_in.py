@@ -112,3 +112,30 @@ def test_dashboard_query_count_does_not_grow_with_the_caseload(
     PatientFactory.create_batch(10, clinic=clinic, primary_therapist=therapist)
     with django_assert_max_num_queries(len(few)):
         client.get(reverse("dashboard"))
+
+
+def test_the_web_sign_in_is_limited_per_username_like_the_api(client, therapist, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "sign_in_username": "3/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    for attempt in range(3):
+        response = client.post(
+            reverse("login"), {"username": "thera", "password": f"guess{attempt}"}
+        )
+        assert response.status_code == 200
+    response = client.post(reverse("login"), {"username": "thera", "password": PASSWORD})
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert b"Too many sign-in attempts" in response.content
+    assert "_auth_user_id" not in client.session  # even the right password is not tried
+
+
+def test_the_web_sign_in_is_limited_per_address(client, therapist, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    rates = {**SimpleRateThrottle.THROTTLE_RATES, "sign_in_address": "2/min"}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+    for name in ("a", "b"):
+        client.post(reverse("login"), {"username": name, "password": "x"})
+    assert client.post(reverse("login"), {"username": "c", "password": "x"}).status_code == 429

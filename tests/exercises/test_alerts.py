@@ -361,3 +361,39 @@ def test_alerts_for_a_caseload_take_the_same_queries_for_3_or_12_patients(clinic
         counts.append(len(queries))
     # Seen: 3 (active prescriptions with their state, clearance notes, last logs).
     assert counts == [3, 3]
+
+
+def test_pain_synced_after_the_stage_changed_still_alerts(patient, therapist):
+    first = start(patient, therapist)
+    prescription_advance(prescription=first, by=therapist, at=NOW - 3 * HOUR)
+    # Done offline at the old stage before the advance, reaching the server only now.
+    set_log(
+        patient=patient,
+        prescription=first,
+        reps=12,
+        pain=9,
+        performed_at=NOW - 4 * HOUR,
+        client_id=uuid.uuid4(),
+        by=patient.user,
+        source=Source.APP,
+        now=NOW - HOUR,
+    )
+    alert = only(patient, AlertKind.PAIN)
+    assert alert.side == "left"
+    assert "Pain 9/10" in alert.message
+
+
+def test_pain_seen_before_a_regress_no_longer_alerts(patient, therapist):
+    second = start(patient, therapist, number=2)
+    log(second, pain=8, performed_at=NOW - 5 * HOUR)
+    prescription_regress(prescription=second, by=therapist, at=NOW - 2 * HOUR)
+    assert AlertKind.PAIN not in kinds(patient)
+
+
+def test_pain_on_the_other_side_does_not_alert_this_side(patient, therapist):
+    start(patient, therapist, side="left")
+    right = start(patient, therapist, side="right")
+    log(right, pain=7)
+    assert [a.side for a in patient_alerts(patient, now=NOW) if a.kind == AlertKind.PAIN] == [
+        "right"
+    ]

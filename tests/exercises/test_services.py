@@ -15,7 +15,7 @@ from exercises.services import (
     prescription_stop,
 )
 from patients.errors import ClearanceRequired, InvalidTransition, PrescriptionEnded
-from patients.models import Decision
+from patients.models import Decision, Patient
 from tests.factories import record_clearance, stage
 
 NOW = dt.datetime(2026, 1, 14, 12, 0, tzinfo=dt.UTC)
@@ -448,3 +448,11 @@ def test_editing_a_stage_keeps_its_history(db):
     stage_1.save()
     assert stage_1.history.count() == 1
     assert "Breathe out" in stage_1.history.first().cues
+
+
+def test_a_stale_copy_of_a_discharged_patient_cannot_be_started(patient, therapist):
+    stale = Patient.objects.get(pk=patient.pk)
+    patient_discharge(patient=Patient.objects.get(pk=patient.pk), by=therapist, at=NOW - DAY)
+    with pytest.raises(InvalidTransition, match="discharged"):
+        start(stale, therapist, at=NOW)
+    assert not Prescription.objects.filter(patient=patient).exists()

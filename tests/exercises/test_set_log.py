@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from exercises.models import ChangeReason, Prescription, SetLog, Source, StageChange
 from exercises.progression import AlertKind, is_ready, patient_alerts
 from exercises.services import (
+    patient_discharge,
     prescription_advance,
     prescription_start,
     set_log,
@@ -474,3 +475,12 @@ def test_a_naive_time_on_a_replay_is_reported_as_bad_input_not_a_conflict(prescr
         log(prescription, client_id=key, performed_at=(NOW - HOUR).replace(tzinfo=None))
     assert not isinstance(excinfo.value, IdempotencyConflict)
     assert "performed_at" in excinfo.value.message_dict
+
+
+def test_a_discharged_patient_cannot_log_even_a_back_dated_set(prescription, therapist):
+    patient = prescription.patient
+    patient_discharge(patient=patient, by=therapist, at=NOW - HOUR)
+    before = stored()
+    with pytest.raises(PrescriptionEnded, match="discharged"):
+        log(prescription, by=therapist, performed_at=NOW - 2 * HOUR)
+    assert stored() == before

@@ -438,3 +438,28 @@ def test_a_staff_user_without_permissions_is_refused(client):
 
     assert client.get(url("patient", "changelist")).status_code == 403
     assert client.get(url("clearancenote", "add")).status_code == 403
+
+
+def test_admin_cannot_move_a_patient_to_another_clinic(
+    admin_client, patient, therapist, other_clinic
+):
+    change_url = url("patient", "change", patient.pk)
+    data = {
+        **patient_post_data(
+            other_clinic,
+            therapist,
+            record_number=patient.record_number,
+            first_name=patient.first_name,
+            last_name=patient.last_name,
+            date_of_birth=patient.date_of_birth.isoformat(),
+            affected_side=patient.affected_side,
+        ),
+        "user": patient.user_id,
+        **management_data(admin_client.get(change_url)),
+    }
+
+    response = admin_client.post(change_url, data)
+
+    assert response.status_code == 302, form_errors(response)
+    patient.refresh_from_db()
+    assert patient.clinic != other_clinic
