@@ -190,7 +190,9 @@ class PrescriptionSerializer(serializers.ModelSerializer):
             "progress_at_reps",
             "pain_ceiling",
             "started_at",
+            "notes",
         ]
+        extra_kwargs = {"notes": {"help_text": "Your therapist's instructions for this exercise."}}
 
 
 class PlanSideSerializer(serializers.Serializer):

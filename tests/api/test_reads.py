@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 
 from exercises.models import SetLog
-from exercises.services import prescription_advance, set_void
+from exercises.services import prescription_advance, prescription_start, set_void
 from patients.models import Decision
 from tests.api.helpers import SETS_URL, a_set, assert_error, client_for, start
-from tests.factories import PatientFactory, UserFactory, record_clearance
+from tests.factories import PatientFactory, UserFactory, record_clearance, stage
 
 DAY = dt.timedelta(days=1)
 
@@ -313,3 +313,16 @@ def test_the_page_size_is_at_most_200(patient_client, prescription):
     assert patient_client.get(SETS_URL, {"page_size": 200}).status_code == 200
     error = assert_error(patient_client.get(SETS_URL, {"page_size": 201}), 400, "invalid")
     assert "page_size" in error["fields"]
+
+
+def test_the_plan_carries_the_therapists_notes(patient_client, patient, therapist):
+    prescription_start(
+        patient=patient,
+        side="left",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - DAY,
+        notes="Use a firm surface, not a soft mattress.",
+    )
+    plan = sides(patient_client.get("/api/v1/me/plan/").json())
+    assert plan["left"]["prescription"]["notes"] == "Use a firm surface, not a soft mattress."
