@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic import dashboard, me, patient_views, views
+from clinic import dashboard, me, patient_report, patient_views, reports, views
 
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
@@ -14,7 +14,8 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("home/", views.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
-    path("reports/", views.reports, name="reports"),
+    path("reports/", reports.clinic_report, name="reports"),
+    path("reports/patients/<int:pk>/", patient_report.patient_report, name="patient-report"),
     path("me/", me.me, name="me"),
     path("me/log/", me.me_log, name="me-log"),
     # The patient page (care team) and its actions; patient management lives in patients.urls.

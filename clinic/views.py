@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
-from patients.access import clinics_for, is_clinic_staff, is_therapist, patient_of
+from patients.access import is_clinic_staff, is_therapist, patient_of
 
 
 def requires(check: Any) -> Any:
@@ -53,12 +53,6 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.is_superuser:
         return redirect("admin:index")
     return render(request, "clinic/no_role.html", status=403)
-
-
-@require_GET
-@requires(is_clinic_staff)
-def reports(request: HttpRequest) -> HttpResponse:
-    return render(request, "clinic/reports.html", {"clinics": clinics_for(request.user)})
 
 
 class ThrottledLoginView(LoginView):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
@@ -110,13 +110,23 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
         Ready = a set on this prescription, not voided, with reps >= the threshold and pain <= the
         ceiling. This is the only implementation of the rule; `progression.is_ready` reads it.
         """
-        qualifying = SetLog.objects.filter(
-            prescription=OuterRef("pk"),
-            voided_at__isnull=True,
-            reps__gte=OuterRef("reps_threshold"),
-            pain__lte=OuterRef("pain_threshold"),
-        )
-        return self.with_thresholds().annotate(is_ready=Exists(qualifying))
+        return self.with_thresholds().annotate(is_ready=Exists(_qualifying_sets()))
+
+    def with_ready_since(self) -> PrescriptionQuerySet:
+        """Annotate `ready_since`: when the first set that made the prescription ready was
+        performed (None while not ready) — how long a readiness has waited for a decision."""
+        first = _qualifying_sets().order_by("performed_at").values("performed_at")[:1]
+        return self.with_thresholds().annotate(ready_since=Subquery(first))
+
+
+def _qualifying_sets() -> models.QuerySet[SetLog]:
+    """Sets that make an annotated prescription ready (`with_thresholds` provides the limits)."""
+    return SetLog.objects.filter(
+        prescription=OuterRef("pk"),
+        voided_at__isnull=True,
+        reps__gte=OuterRef("reps_threshold"),
+        pain__lte=OuterRef("pain_threshold"),
+    )
 
 
 class Prescription(models.Model):

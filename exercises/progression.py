@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, Max, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog, Stage
@@ -71,9 +71,11 @@ class Alert:
 
 
 def active_prescriptions_with_state(
-    patient_ids: Iterable[int], *, now: dt.datetime
+    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime
 ) -> list[Prescription]:
-    """Active prescriptions annotated with readiness, recent pain and whether a next stage exists."""
+    """Active prescriptions annotated with readiness, recent pain and whether a next stage exists.
+
+    `patient_ids` may be a queryset of patient pks: it then runs as a subquery, not a long list."""
     # Pain on this side's sets: those on the current prescription, and those that reached the
     # server after it started (a set done offline at the previous stage, synced after the stage
     # changed, was never seen by whoever changed it). Older pain on an ended prescription was
@@ -91,7 +93,9 @@ def active_prescriptions_with_state(
     )
     return list(
         Prescription.objects.active()
-        .filter(patient_id__in=list(patient_ids))
+        .filter(
+            patient_id__in=patient_ids if isinstance(patient_ids, QuerySet) else list(patient_ids)
+        )
         .with_readiness()
         .annotate(
             recent_max_pain=Subquery(recent_pain.values("pain")[:1]),

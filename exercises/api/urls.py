@@ -1,6 +1,6 @@
 from django.urls import path
 
-from exercises.api import views
+from exercises.api import fhir_views, views
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -9,4 +9,5 @@ urlpatterns = [
     path("me/progress/", views.ProgressView.as_view(), name="api-progress"),
     path("me/sets/", views.SetListView.as_view(), name="api-sets"),
     path("me/sets/batch/", views.SetBatchView.as_view(), name="api-sets-batch"),
+    path("patients/<str:pk>/fhir/", fhir_views.PatientFHIRView.as_view(), name="api-patient-fhir"),
 ]

@@ -1,0 +1,507 @@
+"""The figures of the clinic report (`/reports/`): progression, readiness, pain, adherence and
+clearance for one clinic, a date range and optionally one therapist's caseload.
+
+Every figure is defined in one sentence in docs/reports.md; the definitions there and the code here
+must change together. The database does the counting: each figure is one grouped query (distinct
+calendar days, counts by stage and side, the ranks that give medians), so the number of queries is
+fixed whatever the number of patients or sets, and nothing loads every set into Python. What comes
+back is one row per group (stage, side, patient window), never one per set.
+
+Days are calendar days in the clinic's time zone, as everywhere else (`exercises.adherence`). The
+range runs from the first day's midnight to the midnight after the last day, clinic time; figures
+"at the end of the range" are taken at that moment or now, whichever is earlier.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import operator
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import (
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    Window,
+)
+from django.db.models.functions import Abs, Coalesce, Greatest, Least, RowNumber, TruncDate
+
+from exercises.adherence import WINDOW_DAYS, AdherenceBand, band
+from exercises.dbfunctions import DaysBetween
+from exercises.models import (
+    PAIN_ALERT_ABOVE,
+    ChangeReason,
+    Prescription,
+    SetLog,
+    Stage,
+    StageChange,
+)
+from exercises.progression import active_prescriptions_with_state
+from patients.clearance import ClearanceState, clearance_status
+from patients.models import ClearanceNote, Clinic, Patient, Side
+
+# A readiness nobody has acted on for longer than this is a backlog (the report lets staff change it).
+DEFAULT_READY_DAYS = 7
+# Quartiles of "days at a stage", by linear interpolation (PostgreSQL's percentile_cont, Python's
+# statistics.quantiles(method="inclusive")).
+QUARTILES = (0.25, 0.5, 0.75)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose figures, over which days."""
+
+    clinic: Clinic
+    first: dt.date
+    last: dt.date
+    now: dt.datetime
+    therapist: AbstractBaseUser | None = None
+    ready_days: int = DEFAULT_READY_DAYS
+
+    @property
+    def start(self) -> dt.datetime:
+        return dt.datetime.combine(self.first, dt.time.min, tzinfo=self.clinic.tzinfo)
+
+    @property
+    def end(self) -> dt.datetime:
+        """The moment the range ends: the midnight after its last day, or now if that is sooner."""
+        after = dt.datetime.combine(
+            self.last + dt.timedelta(days=1), dt.time.min, tzinfo=self.clinic.tzinfo
+        )
+        return min(after, self.now)
+
+    @property
+    def today(self) -> dt.date:
+        return self.clinic.local_date(self.now)
+
+    def patients(self, prefix: str = "") -> Q:
+        """The patients in scope, as a filter on a model that reaches Patient through `prefix`."""
+        q = Q(**{f"{prefix}clinic": self.clinic})
+        if self.therapist is not None:
+            q &= Q(**{f"{prefix}primary_therapist": self.therapist})
+        return q
+
+    def local_day(self, name: str = "performed_at") -> TruncDate:
+        return TruncDate(name, tzinfo=self.clinic.tzinfo)
+
+
+def _active_at(moment: dt.datetime) -> Q:
+    return Q(started_at__lte=moment) & (Q(ended_at__isnull=True) | Q(ended_at__gt=moment))
+
+
+# -- progression -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageCount:
+    stage: Stage
+    side: str
+    at_start: int
+    at_end: int
+
+    @property
+    def change(self) -> int:
+        return self.at_end - self.at_start
+
+
+def stage_distribution(scope: Scope) -> list[StageCount]:
+    """Patients per stage and side at the start and at the end of the range (two queries)."""
+    start, end = scope.start, scope.end
+    rows = (
+        Prescription.objects.filter(scope.patients("patient__"))
+        .filter(_active_at(start) | _active_at(end))
+        .order_by()
+        .values("stage_id", "side")
+        .annotate(
+            at_start=Count("id", filter=_active_at(start)),
+            at_end=Count("id", filter=_active_at(end)),
+        )
+    )
+    counts = {(r["stage_id"], r["side"]): (r["at_start"], r["at_end"]) for r in rows}
+    stages = Stage.objects.filter(
+        Q(ladder__slug="hip-clamshell") | Q(pk__in={stage_id for stage_id, _ in counts})
+    ).select_related("ladder")
+    return [
+        StageCount(stage, side, *counts.get((stage.pk, side), (0, 0)))
+        for stage in stages
+        for side in Side.values
+    ]
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """How long patients worked at one stage before progressing from it, in days."""
+
+    stage: Stage
+    progressions: int
+    shortest: float
+    q1: float
+    median: float
+    q3: float
+    longest: float
+
+
+def _days(value: dt.timedelta) -> float:
+    return value.total_seconds() / 86400
+
+
+def _interpolate(ranked: dict[int, float], n: int, p: float) -> float:
+    # Position h = (n - 1)p + 1 among values ranked 1..n; between two ranks, interpolate.
+    h = (n - 1) * p + 1
+    lo, hi = math.floor(h), math.ceil(h)
+    return ranked[lo] + (h - lo) * (ranked[hi] - ranked[lo])
+
+
+def _near_quantiles() -> dict[str, Abs]:
+    """For p = 0, ¼, ½, ¾, 1: four times the distance of a rank from the position (n - 1)p + 1.
+
+    The ranks a quantile reads are those less than one away from its position: the shortest
+    (p = 0), the longest (p = 1), and the one or two ranks around each quartile. Times four keeps
+    the arithmetic in integers, the same on every database.
+    """
+    return {f"gap{k}": Abs(4 * F("rank") - ((F("n") - 1) * k + 4)) for k in range(5)}
+
+
+def time_at_stage(scope: Scope) -> list[StageTime]:
+    """Days spent at each stage by the prescriptions that ended in a progression within the range.
+
+    The database ranks the durations within each stage (window functions) and returns only the
+    ranks the quartiles read (at most eight rows per stage), however many progressions there were;
+    the interpolation between two neighbouring ranks is done here.
+    """
+    progressed = StageChange.objects.filter(
+        patient=OuterRef("patient"),
+        side=OuterRef("side"),
+        reason=ChangeReason.PROGRESSED,
+        at=OuterRef("ended_at"),
+        from_stage=OuterRef("stage"),
+    )
+    ranked = (
+        Prescription.objects.filter(scope.patients("patient__"))
+        .filter(ended_at__gte=scope.start, ended_at__lt=scope.end)
+        .filter(Exists(progressed))
+        .annotate(
+            spent=ExpressionWrapper(F("ended_at") - F("started_at"), output_field=DurationField())
+        )
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("stage_id")], order_by=[F("spent").asc()]),
+            n=Window(Count("id"), partition_by=[F("stage_id")]),
+        )
+        .annotate(**_near_quantiles())
+        .filter(functools.reduce(operator.or_, (Q(**{f"gap{k}__lt": 4}) for k in range(5))))
+        .order_by()
+        .values_list("stage_id", "rank", "n", "spent")
+    )
+    by_stage: dict[int, tuple[int, dict[int, float]]] = {}
+    for stage_id, rank, n, spent in ranked:
+        by_stage.setdefault(stage_id, (n, {}))[1][rank] = _days(spent)
+    stages = Stage.objects.in_bulk(list(by_stage))
+    result = []
+    for stage_id, (n, values) in by_stage.items():
+        q1, median, q3 = (_interpolate(values, n, p) for p in QUARTILES)
+        result.append(StageTime(stages[stage_id], n, values[1], q1, median, q3, values[n]))
+    return sorted(result, key=lambda t: (t.stage.ladder_id, t.stage.number))
+
+
+def changes_by_reason(scope: Scope) -> dict[str, int]:
+    """Stage changes within the range, by reason (start, progressed, regressed, stopped)."""
+    counts = dict(
+        StageChange.objects.filter(scope.patients("patient__"))
+        .filter(at__gte=scope.start, at__lt=scope.end)
+        .order_by()
+        .values("reason")
+        .annotate(n=Count("id"))
+        .values_list("reason", "n")
+    )
+    return {reason: counts.get(reason, 0) for reason in ChangeReason.values}
+
+
+# -- readiness backlog -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A side that has been ready to progress for a while with no decision."""
+
+    prescription: Prescription
+    ready_since: dt.datetime
+    days: int
+
+    @property
+    def patient(self) -> Patient:
+        return self.prescription.patient
+
+
+def readiness_backlog(scope: Scope) -> list[Waiting]:
+    """Active prescriptions ready to progress for more than `ready_days` days (as of now).
+
+    Ready since = when the first set that met the readiness rule was performed; any stage change
+    ends the prescription, so a side still on it has had no decision since.
+    """
+    cutoff = scope.now - dt.timedelta(days=scope.ready_days)
+    rows = (
+        Prescription.objects.active()
+        .filter(scope.patients("patient__"), patient__discharged_at__isnull=True)
+        .with_ready_since()
+        .filter(ready_since__lt=cutoff)
+        .annotate(
+            has_next_stage=Exists(
+                Stage.objects.filter(
+                    ladder=OuterRef("stage__ladder"), number__gt=OuterRef("stage__number")
+                )
+            )
+        )
+        .select_related("patient", "stage")
+        .order_by("ready_since", "patient__last_name", "side")
+    )
+    return [
+        Waiting(p, p.ready_since, (scope.today - scope.clinic.local_date(p.ready_since)).days)
+        for p in rows
+    ]
+
+
+# -- pain --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PainFigures:
+    sets: int
+    painful_sets: int
+    painful_patients: int
+    open_alerts: list[Prescription]
+
+
+def pain(scope: Scope) -> PainFigures:
+    """Valid sets in the range, those with pain above 5, the patients who had them; and the
+    sides with an open pain alert now (the alert rule of `exercises.progression`)."""
+    painful = Q(pain__gt=PAIN_ALERT_ABOVE)
+    totals = (
+        SetLog.objects.valid()
+        .filter(scope.patients("patient__"))
+        .filter(performed_at__gte=scope.start, performed_at__lt=scope.end)
+        .aggregate(
+            sets=Count("id"),
+            painful_sets=Count("id", filter=painful),
+            painful_patients=Count("patient", distinct=True, filter=painful),
+        )
+    )
+    in_scope = Patient.objects.active().filter(scope.patients()).values("pk")
+    alerts = [
+        p
+        for p in active_prescriptions_with_state(in_scope, now=scope.now)
+        if p.recent_max_pain is not None
+    ]
+    alerts.sort(key=lambda p: (-p.recent_max_pain, p.patient.last_name, p.side))
+    return PainFigures(open_alerts=alerts, **totals)
+
+
+# -- adherence ---------------------------------------------------------------------------------
+
+# A side prescribed for less than a week of the range is listed but not judged against its weekly
+# target: two sessions in two days is not a rate.
+MIN_DAYS_TO_JUDGE = 7
+
+
+@dataclass(frozen=True)
+class SideSessions:
+    patient: Patient
+    side: str
+    sessions: int
+    days_prescribed: float
+    target: float
+
+    @property
+    def judged(self) -> bool:
+        return self.days_prescribed >= MIN_DAYS_TO_JUDGE
+
+    @property
+    def per_week(self) -> float | None:
+        return self.sessions / (self.days_prescribed / 7) if self.judged else None
+
+    @property
+    def met(self) -> bool | None:
+        per_week = self.per_week
+        return None if per_week is None else per_week >= self.target - 1e-9
+
+
+def sessions_per_week(scope: Scope) -> list[SideSessions]:
+    """Per patient and side: sessions (clinic days with a valid set on that side) in the range,
+    the days that side was prescribed within the range, and its target weighted by those days
+    (a side whose target changed mid-range is held to each target for the days it applied)."""
+    start, end = scope.start, scope.end
+    overlap = ExpressionWrapper(
+        Least(Coalesce("ended_at", Value(end)), Value(end)) - Greatest("started_at", Value(start)),
+        output_field=DurationField(),
+    )
+    # One row per prescription that overlaps the range (a few per patient), with the overlap
+    # computed by the database; the weighting by target is summed here per side.
+    exposure: dict[tuple[int, str], list[tuple[dt.timedelta, int]]] = defaultdict(list)
+    for patient_id, side, prescribed, target in (
+        Prescription.objects.filter(scope.patients("patient__"))
+        .filter(started_at__lt=end)
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        .annotate(prescribed=overlap)
+        .values_list("patient_id", "side", "prescribed", "sessions_per_week")
+    ):
+        if prescribed > dt.timedelta(0):
+            exposure[(patient_id, side)].append((prescribed, target))
+    sessions = dict(
+        (
+            ((patient_id, side), days)
+            for patient_id, side, days in SetLog.objects.valid()
+            .filter(scope.patients("patient__"))
+            .filter(performed_at__gte=start, performed_at__lt=end)
+            .order_by()
+            .values("patient_id", "side")
+            .annotate(days=Count(scope.local_day(), distinct=True))
+            .values_list("patient_id", "side", "days")
+        )
+    )
+    patients = Patient.objects.in_bulk({patient_id for patient_id, _ in exposure})
+    result = []
+    for (patient_id, side), spans in exposure.items():
+        prescribed = sum((span for span, _ in spans), dt.timedelta(0))
+        target = sum((span * t for span, t in spans), dt.timedelta(0)) / prescribed
+        result.append(
+            SideSessions(
+                patients[patient_id],
+                side,
+                sessions.get((patient_id, side), 0),
+                _days(prescribed),
+                target,
+            )
+        )
+    return sorted(result, key=lambda s: (s.patient.last_name, s.patient.first_name, s.side))
+
+
+@dataclass(frozen=True)
+class MonitoringWindow:
+    """One of a patient's consecutive 30-day windows, counted from the start of monitoring."""
+
+    patient: Patient
+    index: int
+    first: dt.date
+    last: dt.date
+    data_days: int
+    # Ended: its 30th day is past (or the patient was discharged within it). Otherwise the
+    # window is still open at the end of the range, and its data days are "so far".
+    ended: bool
+    discharged: bool = False
+
+    @property
+    def band(self) -> AdherenceBand:
+        return band(self.data_days)
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+
+def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
+    """Every monitoring window that overlaps the range, with its data days, for each patient.
+
+    Monitoring starts on the clinic day of the patient's first prescription and ends when they are
+    discharged. A data day is a clinic day with at least one valid set on either side. The data
+    days are counted by the database, grouped by patient and window number, in one query.
+    """
+    tz = scope.clinic.tzinfo
+    until = min(scope.last, scope.today)
+    patients = list(
+        Patient.objects.filter(scope.patients())
+        .annotate(monitoring_from=Min("prescriptions__started_at"))
+        .filter(monitoring_from__lt=scope.end)
+        .filter(Q(discharged_at__isnull=True) | Q(discharged_at__gte=scope.start))
+        .order_by("last_name", "first_name", "pk")
+    )
+    first_start = (
+        Prescription.objects.filter(patient=OuterRef("patient"))
+        .order_by("started_at")
+        .annotate(day=TruncDate("started_at", tzinfo=tz))
+        .values("day")[:1]
+    )
+    # Any window that overlaps the range began at most 29 days before it.
+    counted = (
+        SetLog.objects.valid()
+        .filter(scope.patients("patient__"))
+        .filter(
+            performed_at__gte=scope.start - dt.timedelta(days=WINDOW_DAYS - 1),
+            performed_at__lt=scope.end,
+        )
+        .annotate(
+            window=ExpressionWrapper(
+                DaysBetween(scope.local_day(), Subquery(first_start)) / WINDOW_DAYS,
+                output_field=IntegerField(),
+            )
+        )
+        .order_by()
+        .values("patient_id", "window")
+        .annotate(days=Count(scope.local_day(), distinct=True))
+        .values_list("patient_id", "window", "days")
+    )
+    days = {(patient_id, window): n for patient_id, window, n in counted}
+
+    result = []
+    for patient in patients:
+        start = scope.clinic.local_date(patient.monitoring_from)
+        stop = until
+        if patient.discharged_at is not None:
+            stop = min(stop, scope.clinic.local_date(patient.discharged_at))
+        first_index = max(0, (scope.first - start).days // WINDOW_DAYS)
+        last_index = (stop - start).days // WINDOW_DAYS
+        for index in range(first_index, last_index + 1):
+            first = start + dt.timedelta(days=index * WINDOW_DAYS)
+            last = first + dt.timedelta(days=WINDOW_DAYS - 1)
+            discharged = patient.discharged_at is not None and stop < last
+            result.append(
+                MonitoringWindow(
+                    patient,
+                    index,
+                    first,
+                    last,
+                    days.get((patient.pk, index), 0),
+                    ended=last <= until or discharged,
+                    discharged=discharged,
+                )
+            )
+    return result
+
+
+# -- clearance ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClearanceFigures:
+    waiting: list[tuple[Patient, str]]
+    due_for_review: list[tuple[Patient, ClearanceNote]]
+
+
+def clearance(scope: Scope) -> ClearanceFigures:
+    """Active patients who need clearance and have none in force today (missing, not cleared or
+    lapsed), and those whose clearance is due for review within 7 days."""
+    patients = list(
+        Patient.objects.active()
+        .filter(scope.patients(), requires_clearance=True)
+        .prefetch_related("clearance_notes")
+        .order_by("last_name", "first_name", "pk")
+    )
+    waiting, due = [], []
+    for patient in patients:
+        status = clearance_status(patient, scope.today, patient.clearance_notes.all())
+        if status.state == ClearanceState.DUE_FOR_REVIEW:
+            assert status.note is not None
+            due.append((patient, status.note))
+        elif not status.in_force:
+            waiting.append((patient, status.summary))
+    return ClearanceFigures(waiting, due)
