@@ -250,7 +250,10 @@ def readiness_backlog(scope: Scope) -> list[Waiting]:
     Ready since = when the first set that met the readiness rule was performed; any stage change
     ends the prescription, so a side still on it has had no decision since.
     """
-    cutoff = scope.now - dt.timedelta(days=scope.ready_days)
+    # In calendar days, like "days waiting": ready on a day more than N days before today.
+    cutoff = dt.datetime.combine(
+        scope.today - dt.timedelta(days=scope.ready_days), dt.time.min, tzinfo=scope.clinic.tzinfo
+    )
     rows = (
         Prescription.objects.active()
         .filter(scope.patients("patient__"), patient__discharged_at__isnull=True)
@@ -456,14 +459,20 @@ def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
     for patient in patients:
         start = scope.clinic.local_date(patient.monitoring_from)
         stop = until
+        discharge_day = None
         if patient.discharged_at is not None:
-            stop = min(stop, scope.clinic.local_date(patient.discharged_at))
+            discharge_day = scope.clinic.local_date(patient.discharged_at)
+            stop = min(stop, discharge_day)
         first_index = max(0, (scope.first - start).days // WINDOW_DAYS)
         last_index = (stop - start).days // WINDOW_DAYS
         for index in range(first_index, last_index + 1):
             first = start + dt.timedelta(days=index * WINDOW_DAYS)
             last = first + dt.timedelta(days=WINDOW_DAYS - 1)
-            discharged = patient.discharged_at is not None and stop < last
+            # Cut by a discharge within the window and on or before the end of the range; a
+            # discharge after the range does not end a window the range sees as still open.
+            discharged = (
+                discharge_day is not None and discharge_day < last and discharge_day <= until
+            )
             result.append(
                 MonitoringWindow(
                     patient,

@@ -34,6 +34,8 @@ from patients.models import Clinic, Patient, Role, Side
 
 DEFAULT_DAYS = 30  # one monitoring window's length: the period a payer usually asks about
 MAX_DAYS = 366
+# Reports are about care given: no day before this, none after today.
+EARLIEST = dt.date(1900, 1, 1)
 
 
 class ReportFilters(forms.Form):
@@ -84,6 +86,13 @@ class ReportFilters(forms.Form):
         if clinic is None:
             return data
         today = clinic.local_date(self.now)
+        for name in ("start", "end"):
+            day = data.get(name)
+            if day is not None and not EARLIEST <= day <= today:
+                self.add_error(
+                    name, f"Choose a day from {EARLIEST:%d %b %Y} to today ({today:%d %b %Y})."
+                )
+                data.pop(name, None)
         end = data.get("end") or today
         start = data.get("start") or end - dt.timedelta(days=DEFAULT_DAYS - 1)
         if "end" not in self.errors and "start" not in self.errors:

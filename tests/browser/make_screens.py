@@ -84,7 +84,7 @@ SHOTS = [
     Shot("patient-page", THERAPIST, 1280, 1000, _patient_page),
     Shot("my-exercises-phone", PATIENT, 390, 1400, _goto("/me/"), mobile=True),
     Shot("api-docs", PATIENT, 1100, 820, _api_docs),
-    Shot("clinic-report", "staff.riverside", 1280, 1300, _goto("/reports/")),
+    Shot("clinic-report", "staff.riverside", 1280, 1000, _goto("/reports/")),
 ]
 
 

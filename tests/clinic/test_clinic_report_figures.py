@@ -350,3 +350,24 @@ def test_a_therapist_scope_holds_only_their_patients(
     assert [s.patient for s in figures.sessions_per_week(scope(clinic, therapist=colleague))] == [
         theirs
     ]
+
+
+def test_a_discharge_after_the_range_does_not_end_a_window_the_range_sees_open(clinic, patient):
+    PrescriptionFactory(patient=patient, side="left", started_at=at(1, month=5), ended_at=at(28))
+    patient.discharged_at = at(28)
+    patient.save()
+
+    windows = figures.monitoring_windows(scope(clinic, last=dt.date(2026, 6, 15)))
+
+    # Windows: 1-30 May, 31 May-29 June. On 15 June the second one is still open.
+    assert [(w.number, w.ended, w.discharged) for w in windows] == [(2, False, False)]
+
+
+def test_the_backlog_counts_calendar_days_like_days_waiting(clinic, patient):
+    rx = PrescriptionFactory(patient=patient, side="left", started_at=at(1))
+    SetLogFactory(prescription=rx, reps=20, pain=0, performed_at=at(22, hour=23))  # 8 days ago
+
+    (waiting,) = figures.readiness_backlog(scope(clinic, ready_days=7))
+
+    assert waiting.days == 8
+    assert figures.readiness_backlog(scope(clinic, ready_days=8)) == []

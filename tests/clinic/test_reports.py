@@ -92,6 +92,9 @@ def test_a_user_in_two_clinics_chooses_between_them(client, staff, other_clinic)
         ({"start": "2026-06-10", "end": "2026-06-01"}, "start", "on or before the last day"),
         ({"start": "2024-01-01", "end": "2026-06-01"}, "start", "at most 366 days"),
         ({"ready_days": "-1"}, "ready_days", "greater than or equal to 0"),
+        ({"end": "0001-01-10"}, "end", "Choose a day from 01 Jan 1900 to today"),
+        ({"start": "0001-01-01", "end": "0001-01-05"}, "start", "Choose a day from 01 Jan 1900"),
+        ({"start": "9999-12-25", "end": "9999-12-31"}, "end", "to today"),
     ],
 )
 def test_bad_filters_are_refused_with_the_field_and_the_reason(
