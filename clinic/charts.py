@@ -11,10 +11,14 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+if TYPE_CHECKING:
+    from exercises.models import StageChange
 
 # The pain-monitoring model calls pain above 5/10 "not acceptable" (DESIGN §1).
 PAIN_MARK_ABOVE = 5
@@ -42,6 +46,14 @@ class ChartStep:
     at: dt.datetime
     from_stage: int | None
     to_stage: int | None
+
+    @classmethod
+    def of(cls, change: StageChange) -> ChartStep:
+        return cls(
+            change.at,
+            change.from_stage.number if change.from_stage else None,
+            change.to_stage.number if change.to_stage else None,
+        )
 
     @property
     def label(self) -> str:

@@ -259,13 +259,7 @@ def readiness_backlog(scope: Scope) -> list[Waiting]:
         .filter(scope.patients("patient__"), patient__discharged_at__isnull=True)
         .with_ready_since()
         .filter(ready_since__lt=cutoff)
-        .annotate(
-            has_next_stage=Exists(
-                Stage.objects.filter(
-                    ladder=OuterRef("stage__ladder"), number__gt=OuterRef("stage__number")
-                )
-            )
-        )
+        .with_next_stage()
         .select_related("patient", "stage")
         .order_by("ready_since", "patient__last_name", "side")
     )

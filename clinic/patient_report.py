@@ -639,14 +639,7 @@ def _sides(
             chart = progression_chart(
                 side_label=label,
                 sets=by_side[side],
-                steps=[
-                    ChartStep(
-                        c.at,
-                        c.from_stage.number if c.from_stage else None,
-                        c.to_stage.number if c.to_stage else None,
-                    )
-                    for c in in_period
-                ],
+                steps=[ChartStep.of(c) for c in in_period],
                 # From the start of monitoring at the earliest: a far-back `from` would squeeze
                 # every set into the right-hand edge.
                 start=max(period.start, Period(monitoring_start, monitoring_start, period.tz).start)

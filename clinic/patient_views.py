@@ -449,13 +449,7 @@ def _charts(
     steps: dict[str, list[ChartStep]] = defaultdict(list)
     for change in reversed(changes):  # oldest first
         if change.at >= since:
-            steps[change.side].append(
-                ChartStep(
-                    change.at,
-                    change.from_stage.number if change.from_stage else None,
-                    change.to_stage.number if change.to_stage else None,
-                )
-            )
+            steps[change.side].append(ChartStep.of(change))
     charts = {}
     for plan in plans:
         side_sets, side_steps = sets[plan.side], steps[plan.side]

@@ -9,7 +9,7 @@ zero still reads "0", and series differ by pattern as well as colour, for greysc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
@@ -38,8 +38,17 @@ def _nice_max(value: float) -> float:
     return 10 * magnitude
 
 
-def _ticks(top: float) -> list[float]:
-    return [top * i / 5 for i in range(6)]
+def _x_grid(x: Callable[[float], float], top: float, height: int) -> SafeString:
+    """Vertical grid lines with their values along the bottom, at fifths of `top`."""
+    return format_html_join(
+        "",
+        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+        (
+            (x(t), x(t), TOP - 4, height - BOTTOM, x(t), height - BOTTOM + 16, _fmt(t))
+            for t in (top * i / 5 for i in range(6))
+        ),
+    )
 
 
 def _fmt(value: float) -> str:
@@ -63,15 +72,7 @@ def bar_chart(
     def x(value: float) -> float:
         return round(LABEL_W + plot_w * value / top, 1)
 
-    grid = format_html_join(
-        "",
-        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-        (
-            (x(t), x(t), TOP - 4, height - BOTTOM, x(t), height - BOTTOM + 16, _fmt(t))
-            for t in _ticks(top)
-        ),
-    )
+    grid = _x_grid(x, top, height)
     legend = format_html_join(
         "",
         '<rect class="bar s{}" x="{}" y="8" width="12" height="12"/>'
@@ -150,15 +151,7 @@ def spread_chart(
     def x(value: float) -> float:
         return round(LABEL_W + plot_w * value / top, 1)
 
-    grid = format_html_join(
-        "",
-        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-        (
-            (x(t), x(t), TOP - 4, height - BOTTOM, x(t), height - BOTTOM + 16, _fmt(t))
-            for t in _ticks(top)
-        ),
-    )
+    grid = _x_grid(x, top, height)
     marks = format_html_join(
         "",
         '<g class="spread"><title>{label}: median {median} {unit}, middle half {q1}–{q3}, '

@@ -112,6 +112,16 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
         """
         return self.with_thresholds().annotate(is_ready=Exists(_qualifying_sets()))
 
+    def with_next_stage(self) -> PrescriptionQuerySet:
+        """Annotate `has_next_stage`: False at the top of the ladder ("ladder complete")."""
+        return self.annotate(
+            has_next_stage=Exists(
+                Stage.objects.filter(
+                    ladder=OuterRef("stage__ladder"), number__gt=OuterRef("stage__number")
+                )
+            )
+        )
+
     def with_ready_since(self) -> PrescriptionQuerySet:
         """Annotate `ready_since`: when the first set that made the prescription ready was
         performed (None while not ready) — how long a readiness has waited for a decision."""

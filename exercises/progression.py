@@ -12,10 +12,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog, Stage
+from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog
 from patients.clearance import ClearanceState, clearance_problem, clearance_status
 from patients.models import ClearanceNote, Patient
 
@@ -100,12 +100,8 @@ def active_prescriptions_with_state(
         .annotate(
             recent_max_pain=Subquery(recent_pain.values("pain")[:1]),
             recent_max_pain_at=Subquery(recent_pain.values("performed_at")[:1]),
-            has_next_stage=Exists(
-                Stage.objects.filter(
-                    ladder=OuterRef("stage__ladder"), number__gt=OuterRef("stage__number")
-                )
-            ),
         )
+        .with_next_stage()
         .select_related("stage", "patient__clinic")
         .order_by("patient_id", "side")
     )
