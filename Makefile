@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else supports them.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-postgres lint format migrations-check clean test-browser screens
+.PHONY: help install run test test-postgres lint format migrations-check clean test-browser screens serve
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -32,6 +32,19 @@ run: install ## Set up the SQLite database with demo data and serve on http://12
 	@echo "Serving on http://127.0.0.1:8000/ — sign in at http://127.0.0.1:8000/accounts/login/ (password: $(DEMO_PASSWORD)); admin at /admin/ (user admin)."
 	$(PY) manage.py runserver 127.0.0.1:8000
 
+# Production (docs/deploy.md): the environment supplies DEBUG=false, SECRET_KEY, ALLOWED_HOSTS and
+# DATABASE_URL. Several app servers share one database: run migrations on one only (MIGRATE=no on
+# the others). createcachetable does nothing unless CACHE_URL names a database cache.
+MIGRATE ?= yes
+serve: install ## Production: migrate, collect static files, run gunicorn (see docs/deploy.md)
+	@$(PY) -m clinic.preflight
+	$(PY) manage.py check --deploy
+	@# The line above ran every system check; migrate need not repeat them.
+	@if [ "$(MIGRATE)" != no ]; then echo "$(PY) manage.py migrate --no-input --skip-checks"; $(PY) manage.py migrate --no-input --skip-checks; fi
+	$(PY) manage.py createcachetable
+	$(PY) manage.py collectstatic --no-input
+	exec $(VENV)/bin/gunicorn --config python:clinic.gunicorn_conf
+
 test: install ## Run the whole test suite, browser tests included (SQLite, or DATABASE_URL when set)
 	$(VENV)/bin/pytest
 
@@ -47,6 +60,27 @@ test-postgres: install ## Run the whole suite on PostgreSQL (PG_URL, default the
 		echo "Production runs on PostgreSQL, so this run fails instead of skipping. Start the server or set PG_URL."; \
 		echo ""; exit 1; }
 	DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest
+
+# The fault tests run gunicorn against a database of their own (pytest-django's test_clinic_faults,
+# dropped at the end) and cut its connections mid-run; FAULTS_RESTART_DB=1 also restarts the
+# PostgreSQL server once (only where no one else is using it). docs/security.md.
+.PHONY: test-faults
+FAULTS_PG_URL ?= postgres://postgres@127.0.0.1:5432/clinic_faults
+test-faults: install ## Concurrent writes through gunicorn while PostgreSQL connections drop
+	@$(PY) -c "import psycopg; psycopg.connect('$(FAULTS_PG_URL)', dbname='postgres', connect_timeout=5).close()" 2>/dev/null || { \
+		echo ""; echo "ERROR: PostgreSQL is not reachable at $(FAULTS_PG_URL)."; \
+		echo "The fault tests need PostgreSQL, so this run fails instead of skipping. Start the server or set FAULTS_PG_URL."; \
+		echo ""; exit 1; }
+	DATABASE_URL=$(FAULTS_PG_URL) $(VENV)/bin/pytest -m faults tests/faults
+
+# Performance (docs/performance.md): rebuild a bench database, generate a network of clinics, time
+# the pages and the API. Quick by default (under two minutes); BENCH=full for the issue's network
+# (50 clinics, 20,000 patients, ~2.5 million sets). SQLite file bench.sqlite3 unless DATABASE_URL
+# names a PostgreSQL database whose name contains "bench" (the run wipes it).
+.PHONY: bench
+BENCH ?= quick
+bench: install ## Benchmarks on a generated network (BENCH=quick|full; DATABASE_URL=…bench… for PostgreSQL)
+	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/bench.sqlite3} $(PY) manage.py bench --fresh --size $(BENCH)
 
 lint: install ## ruff (lint and format check) and a check that no migration is missing
 	$(VENV)/bin/ruff check .

@@ -1,11 +1,14 @@
-"""A patient's audit history, read from django-simple-history: who changed what, and when.
+"""A patient's audit history: who changed what, and who viewed or exported what, and when.
 
-One list, newest first, of the history rows of the patient, their clearance notes, prescriptions,
-stage changes and set logs. Each change is compared with the record before it (`diff_against`) to
-show the before → after of every changed field; a creation shows the values it started with.
+Changes come from django-simple-history: the history rows of the patient, their clearance notes,
+prescriptions, stage changes and set logs. Each change is compared with the record before it
+(`diff_against`) to show the before → after of every changed field; a creation shows the values it
+started with. Views and exports come from `patients.AccessEvent` (see `patients/audit.py`). The
+page shows both in one list, newest first (`history_context`).
 
 Cost: one query per history table, one for the people named in the values and one for the stages
-— seven, however long the history (the rows are grouped and compared in memory).
+— seven, however long the history (the rows are grouped and compared in memory) — plus two for
+the access events (a count and one page's worth): nine in all.
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Model
+from django.core.paginator import Paginator
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 
+from clinic.csv_export import wants_csv
 from exercises.models import Prescription, SetLog, Stage, StageChange
+from patients.audit import DETAIL_MAX
 from patients.forms import display_name
-from patients.models import ClearanceNote, Patient
+from patients.models import AccessAction, AccessEvent, ClearanceNote, Clinic, Patient
 
 SYSTEM = "system"
 
@@ -94,6 +101,7 @@ class AuditEntry:
     action: str
     changes: list[FieldChange] = field(default_factory=list)
     order: int = 0
+    kind: str = "change"
 
 
 # What the history page can be narrowed to (`?show=`), in the order it offers them.
@@ -218,3 +226,158 @@ _SUBJECTS: dict[type[Model], Callable[[Any, _Formatter], str]] = {
         f"{row.performed_at.astimezone(fmt.tz):%d %b %H:%M}"
     ),
 }
+
+
+# -- views and exports, merged with the changes ---------------------------------------------------
+
+
+# How the history page names each access: a badge (viewed or exported) and what was read. The
+# full sentences (`AccessAction` labels) are for the clinic's access log and the admin.
+EXPORTS = {
+    AccessAction.PATIENT_REPORT_CSV,
+    AccessAction.FHIR_EXPORT,
+    AccessAction.CLINIC_REPORT_CSV,
+}
+ACCESS_SUBJECTS: dict[str, str] = {
+    AccessAction.PATIENT_PAGE: "Patient page",
+    AccessAction.PATIENT_REPORT: "Progression report",
+    AccessAction.PATIENT_REPORT_CSV: "Progression report table (CSV)",
+    AccessAction.PATIENT_HISTORY: "Audit history",
+    AccessAction.FHIR_EXPORT: "Whole record as a FHIR bundle",
+    AccessAction.CLINIC_REPORT_CSV: "Clinic report table (CSV)",
+    AccessAction.CLINIC_ACCESS_LOG: "Clinic access log",
+}
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    """A view or export of the patient's data, as the history page lists it."""
+
+    at: dt.datetime
+    who: str
+    action: str  # "Viewed" or "Exported"
+    subject: str
+    detail: str
+    kind: str = "access"
+
+    @classmethod
+    def of(cls, event: AccessEvent) -> AccessEntry:
+        # The account may be gone (SET_NULL): the username kept on the event still says who.
+        who = display_name(event.user) if event.user is not None else event.username
+        return cls(
+            at=event.at,
+            who=who,
+            action="Exported" if event.action in EXPORTS else "Viewed",
+            subject=ACCESS_SUBJECTS.get(event.action, event.get_action_display()),
+            detail=event.detail,
+        )
+
+
+# What `?show=` offers on the history page, in order: everything (""), all changes, only views
+# and exports, or the changes to one kind of record.
+CHANGES, VIEWS = "changes", "views"
+SHOW: dict[str, str] = {
+    "": "Everything",
+    CHANGES: "Changes only",
+    VIEWS: "Views and exports only",
+    **{key: f"Changes: {label.lower()}" for key, (label, _) in KINDS.items()},
+}
+
+
+class HistoryList:
+    """Changes and access events in one newest-first sequence, for Django's Paginator.
+
+    The changes are already in memory (they are diffed there). Access events pile up with every
+    visit, so only a count and the newest `stop` of them are fetched for the page asked for: page
+    n of the merged list can hold no access event older than the (n × page size)-th newest one.
+    """
+
+    def __init__(self, changes: list[AuditEntry], events: QuerySet[AccessEvent] | None) -> None:
+        self.changes, self.events = changes, events
+        self._count: int | None = None
+
+    def count(self) -> int:
+        if self._count is None:
+            self._count = len(self.changes) + (
+                self.events.count() if self.events is not None else 0
+            )
+        return self._count
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[AuditEntry | AccessEntry]:
+        stop = index.stop if index.stop is not None else self.count()
+        newest = (
+            [AccessEntry.of(e) for e in self.events.select_related("user")[:stop]]
+            if self.events is not None
+            else []
+        )
+        # Both lists are newest first already; a stable sort on the time keeps each one's order.
+        merged: list[AuditEntry | AccessEntry] = sorted(
+            [*self.changes, *newest], key=lambda e: e.at, reverse=True
+        )
+        return merged[index]
+
+
+def history_context(
+    patient: Patient, tz: ZoneInfo, *, show: str, page: str | None, per_page: int
+) -> dict[str, Any]:
+    """What the history page shows: `show` (one of SHOW, anything else means everything) and
+    one page of the merged list."""
+    if show not in SHOW:
+        show = ""
+    changes = (
+        [] if show == VIEWS else patient_audit(patient, tz, kind=show if show in KINDS else None)
+    )
+    events = (
+        None
+        if show and show != VIEWS
+        else AccessEvent.objects.filter(patient=patient).newest_first()
+    )
+    entries = HistoryList(changes, events)
+    return {
+        "patient": patient,
+        "page": Paginator(entries, per_page).get_page(page),
+        "total": entries.count(),
+        "show": show,
+        "shows": list(SHOW.items()),
+    }
+
+
+# -- what a report request records -------------------------------------------------------------
+
+
+class _Period(Protocol):
+    first: dt.date
+    last: dt.date
+
+
+def report_access(
+    request: HttpRequest,
+    period: _Period,
+    *,
+    patient: Patient | None = None,
+    clinic: Clinic | None = None,
+) -> dict[str, Any]:
+    """The access event (as `patients.audit.recorded` takes it) of a report request: the page of a
+    patient's progression report, or a download of one table of it or of the clinic report.
+
+    The clinic report's page is not recorded: it shows figures across the clinic, and its
+    downloads (the rows leaving the system) are. `detail` names the table and the period; the table
+    name comes from the query string, but `recorded` stores it only when the download succeeded,
+    that is when it named one of the report's tables.
+    """
+    days = f"{period.first:%Y-%m-%d} to {period.last:%Y-%m-%d}"
+    if wants_csv(request):
+        action = AccessAction.PATIENT_REPORT_CSV if patient else AccessAction.CLINIC_REPORT_CSV
+        detail = f"{request.GET.get('table', '')}, {days}"
+    else:
+        action, detail = AccessAction.PATIENT_REPORT, days
+    return {
+        "user": request.user,
+        "action": action,
+        "patient": patient,
+        "clinic": clinic,
+        "detail": detail[:DETAIL_MAX],
+    }

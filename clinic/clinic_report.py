@@ -28,18 +28,15 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    IntegerField,
     Min,
     OuterRef,
     Q,
-    Subquery,
     Value,
     Window,
 )
 from django.db.models.functions import Abs, Coalesce, Greatest, Least, RowNumber, TruncDate
 
 from exercises.adherence import WINDOW_DAYS, AdherenceBand, band
-from exercises.dbfunctions import DaysBetween
 from exercises.models import (
     PAIN_ALERT_ABOVE,
     ChangeReason,
@@ -95,6 +92,32 @@ class Scope:
 
     def local_day(self, name: str = "performed_at") -> TruncDate:
         return TruncDate(name, tzinfo=self.clinic.tzinfo)
+
+    @functools.cached_property
+    def logged_days(self) -> dict[tuple[int, str], set[dt.date]]:
+        """The clinic days with a valid set, per patient and side, from 29 days before the range
+        (the earliest day of a monitoring window that overlaps it) to its end.
+
+        Both adherence figures count these days (sessions per side in the range, data days per
+        monitoring window), so they are read once, one row per patient, side and day: the
+        database does the time-zone arithmetic once per set, not once per figure. Read on first
+        use and kept with the scope, which lives for one report.
+        """
+        days: dict[tuple[int, str], set[dt.date]] = defaultdict(set)
+        for patient_id, side, day in (
+            SetLog.objects.valid()
+            .filter(self.patients("patient__"))
+            .filter(
+                performed_at__gte=self.start - dt.timedelta(days=WINDOW_DAYS - 1),
+                performed_at__lt=self.end,
+            )
+            .annotate(day=self.local_day())
+            .order_by()
+            .values_list("patient_id", "side", "day")
+            .distinct()
+        ):
+            days[(patient_id, side)].add(day)
+        return days
 
 
 def _active_at(moment: dt.datetime) -> Q:
@@ -289,8 +312,10 @@ def pain(scope: Scope) -> PainFigures:
         .filter(scope.patients("patient__"))
         .filter(performed_at__gte=scope.start, performed_at__lt=scope.end)
         .aggregate(
-            sets=Count("id"),
-            painful_sets=Count("id", filter=painful),
+            # Not COUNT(id): the id is not in the index the range is read from; pain is (and
+            # never empty).
+            sets=Count("*"),
+            painful_sets=Count("pain", filter=painful),
             painful_patients=Count("patient", distinct=True, filter=painful),
         )
     )
@@ -354,18 +379,10 @@ def sessions_per_week(scope: Scope) -> list[SideSessions]:
     ):
         if prescribed > dt.timedelta(0):
             exposure[(patient_id, side)].append((prescribed, target))
-    sessions = dict(
-        (
-            ((patient_id, side), days)
-            for patient_id, side, days in SetLog.objects.valid()
-            .filter(scope.patients("patient__"))
-            .filter(performed_at__gte=start, performed_at__lt=end)
-            .order_by()
-            .values("patient_id", "side")
-            .annotate(days=Count(scope.local_day(), distinct=True))
-            .values_list("patient_id", "side", "days")
-        )
-    )
+    # Sessions in the range: the logged days from its first day on.
+    sessions = {
+        key: sum(1 for day in days if day >= scope.first) for key, days in scope.logged_days.items()
+    }
     patients = Patient.objects.in_bulk({patient_id for patient_id, _ in exposure})
     result = []
     for (patient_id, side), spans in exposure.items():
@@ -410,10 +427,10 @@ def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
     """Every monitoring window that overlaps the range, with its data days, for each patient.
 
     Monitoring starts on the clinic day of the patient's first prescription and ends when they are
-    discharged. A data day is a clinic day with at least one valid set on either side. The data
-    days are counted by the database, grouped by patient and window number, in one query.
+    discharged. A data day is a clinic day with at least one valid set on either side. The days
+    come from `Scope.logged_days` (one row per patient, side and day, shared with the sessions);
+    a correlated subquery for each set's window number cost seconds at a large clinic.
     """
-    tz = scope.clinic.tzinfo
     until = min(scope.last, scope.today)
     patients = list(
         Patient.objects.filter(scope.patients())
@@ -422,36 +439,17 @@ def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
         .filter(Q(discharged_at__isnull=True) | Q(discharged_at__gte=scope.start))
         .order_by("last_name", "first_name", "pk")
     )
-    first_start = (
-        Prescription.objects.filter(patient=OuterRef("patient"))
-        .order_by("started_at")
-        .annotate(day=TruncDate("started_at", tzinfo=tz))
-        .values("day")[:1]
-    )
-    # Any window that overlaps the range began at most 29 days before it.
-    counted = (
-        SetLog.objects.valid()
-        .filter(scope.patients("patient__"))
-        .filter(
-            performed_at__gte=scope.start - dt.timedelta(days=WINDOW_DAYS - 1),
-            performed_at__lt=scope.end,
-        )
-        .annotate(
-            window=ExpressionWrapper(
-                DaysBetween(scope.local_day(), Subquery(first_start)) / WINDOW_DAYS,
-                output_field=IntegerField(),
-            )
-        )
-        .order_by()
-        .values("patient_id", "window")
-        .annotate(days=Count(scope.local_day(), distinct=True))
-        .values_list("patient_id", "window", "days")
-    )
-    days = {(patient_id, window): n for patient_id, window, n in counted}
+    # Data days per patient: a day with a valid set on either side (read with the sessions).
+    data_days: dict[int, set[dt.date]] = defaultdict(set)
+    for (patient_id, _side), logged in scope.logged_days.items():
+        data_days[patient_id] |= logged
 
     result = []
     for patient in patients:
         start = scope.clinic.local_date(patient.monitoring_from)
+        per_window: dict[int, int] = defaultdict(int)
+        for day in data_days.get(patient.pk, ()):
+            per_window[(day - start).days // WINDOW_DAYS] += 1
         stop = until
         discharge_day = None
         if patient.discharged_at is not None:
@@ -473,7 +471,7 @@ def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
                     index,
                     first,
                     last,
-                    days.get((patient.pk, index), 0),
+                    per_window.get(index, 0),
                     ended=last <= until or discharged,
                     discharged=discharged,
                 )

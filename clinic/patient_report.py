@@ -36,12 +36,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from clinic.audit import report_access
 from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
 from clinic.csv_export import Table, table_download, wants_csv
 from clinic.views import requires
 from exercises.adherence import Window, monitoring_windows, week_of
 from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog, StageChange
 from patients.access import is_clinic_staff, staff_patient_for_user
+from patients.audit import recorded
 from patients.clearance import ClearanceState, clearance_status, note_in_effect
 from patients.models import ClearanceNote, Decision, Patient, Side
 
@@ -228,10 +230,14 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
             return render(request, "clinic/patient_report.html", context, status=400)
         context = _report(request, patient, form.cleaned_data["from"], form.cleaned_data["to"])
         if wants_csv(request):
-            return table_download(
-                request, context["tables"], f"{patient.record_number}-progression"
+            return recorded(
+                table_download(request, context["tables"], f"{patient.record_number}-progression"),
+                **report_access(request, context["period"], patient=patient),
             )
-        return render(request, "clinic/patient_report.html", context)
+        return recorded(
+            render(request, "clinic/patient_report.html", context),
+            **report_access(request, context["period"], patient=patient),
+        )
 
 
 def _report(

@@ -33,7 +33,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from clinic.audit import KINDS, patient_audit
+from clinic.audit import SHOW, history_context
 from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
 from clinic.forms import (
     ClearanceNoteForm,
@@ -56,8 +56,9 @@ from exercises.services import (
     set_void,
 )
 from patients.access import can_change_clinical, staff_patient_for_user
+from patients.audit import recorded
 from patients.clearance import clearance_status, note_in_effect
-from patients.models import AffectedSide, ClearanceNote, Patient, Side
+from patients.models import AccessAction, AffectedSide, ClearanceNote, Patient, Side
 from patients.services import clearance_note_record
 from patients.views import patient_for_change
 
@@ -106,7 +107,14 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "clinic/patient_detail.html#logs",
                 _logs_context(request, patient, can_change_clinical(request.user, patient)),
             )
-        return _page(request, patient)
+        # A full page load is a view of the record (docs/audit.md); the htmx paging of the logs
+        # that follows it is not recorded again.
+        return recorded(
+            _page(request, patient),
+            user=request.user,
+            action=AccessAction.PATIENT_PAGE,
+            patient=patient,
+        )
 
 
 @require_GET
@@ -115,21 +123,20 @@ def patient_history(request: HttpRequest, pk: int) -> HttpResponse:
     patient = staff_patient_for_user(request.user, pk)
     tz = patient.clinic.tzinfo
     with timezone.override(tz):
-        show = request.GET.get("show", "")
-        if show not in KINDS:
-            show = ""
-        entries = patient_audit(patient, tz, kind=show or None)
-        page = Paginator(entries, HISTORY_PER_PAGE).get_page(request.GET.get("page"))
-        return render(
-            request,
-            "clinic/patient_history.html",
-            {
-                "patient": patient,
-                "page": page,
-                "total": len(entries),
-                "show": show,
-                "kinds": [(key, label) for key, (label, _) in KINDS.items()],
-            },
+        context = history_context(
+            patient,
+            tz,
+            show=request.GET.get("show", ""),
+            page=request.GET.get("page"),
+            per_page=HISTORY_PER_PAGE,
+        )
+        # Recorded after rendering, so the page never lists the very view that shows it.
+        return recorded(
+            render(request, "clinic/patient_history.html", context),
+            user=request.user,
+            action=AccessAction.PATIENT_HISTORY,
+            patient=patient,
+            detail=SHOW[context["show"]] if context["show"] else "",
         )
 
 

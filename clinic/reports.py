@@ -9,6 +9,7 @@ that does not exist, so no one ever sees another clinic's figures.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,15 +25,21 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic import clinic_report as figures
+from clinic.audit import report_access
 from clinic.csv_export import Table, table_download, wants_csv
 from clinic.report_charts import ReportChart, Spread, bar_chart, spread_chart
 from clinic.views import requires
 from exercises.adherence import AdherenceBand
 from exercises.models import ChangeReason
 from patients.access import clinics_for, is_clinic_staff
+from patients.audit import recorded
 from patients.models import Clinic, Patient, Role, Side
 
 DEFAULT_DAYS = 30  # one monitoring window's length: the period a payer usually asks about
+# The page lists at most this many rows of a table; its CSV download holds every row. The
+# per-patient tables (sessions, windows) of a clinic with thousands of patients would otherwise be
+# tens of thousands of cells, and the page's cost would grow with the clinic (docs/performance.md).
+SHOWN_ROWS = 50
 MAX_DAYS = 366
 # Reports are about care given: no day before this, none after today.
 EARLIEST = dt.date(1900, 1, 1)
@@ -152,9 +159,12 @@ def _text(value: Any) -> Cell:
 
 def _shown(table: Table, empty: str, patients: Sequence[Patient | None] = ()) -> Shown:
     """Cells for the page; when `patients` is given, each row's first cell links to the patient's
-    progression report."""
+    progression report. A long table shows its first SHOWN_ROWS rows and says so in its title."""
+    if len(table.rows) > SHOWN_ROWS:
+        title = f"{table.title} (first {SHOWN_ROWS} of {len(table.rows)}; the CSV has every row)"
+        table = dataclasses.replace(table, title=title)
     cells = []
-    for i, row in enumerate(table.rows):
+    for i, row in enumerate(table.rows[:SHOWN_ROWS]):
         line = [_text(v) for v in row]
         if i < len(patients) and patients[i] is not None:
             url = reverse("patient-report", args=[patients[i].pk])
@@ -503,8 +513,11 @@ def clinic_report(request: HttpRequest) -> HttpResponse:
     with timezone.override(clinic.tzinfo):
         report = build_report(scope)
         if wants_csv(request):
-            return table_download(
-                request, report.all_tables, f"{clinic.slug}-{scope.first}-{scope.last}"
+            return recorded(
+                table_download(
+                    request, report.all_tables, f"{clinic.slug}-{scope.first}-{scope.last}"
+                ),
+                **report_access(request, scope, clinic=clinic),
             )
         query = request.GET.copy()
         query.pop("format", None)

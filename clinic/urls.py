@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic import dashboard, me, patient_report, patient_views, reports, views
+from clinic import access_log, dashboard, me, patient_report, patient_views, reports, views
 
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
@@ -16,6 +18,8 @@ urlpatterns = [
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("reports/", reports.clinic_report, name="reports"),
     path("reports/patients/<int:pk>/", patient_report.patient_report, name="patient-report"),
+    # Who viewed or exported what, clinic-wide (docs/audit.md).
+    path("audit/", access_log.access_log, name="access-log"),
     path("me/", me.me, name="me"),
     path("me/log/", me.me_log, name="me-log"),
     # The patient page (care team) and its actions; patient management lives in patients.urls.
@@ -55,6 +59,16 @@ urlpatterns = [
     ),
     path("api/v1/", include("exercises.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        csp_override(settings.API_DOCS_CSP)(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
 ]
+
+# Errors Django answers itself: JSON in the API's error shape under /api/, pages elsewhere.
+handler400 = "clinic.error_pages.bad_request"
+handler403 = "clinic.error_pages.permission_denied"
+handler404 = "clinic.error_pages.page_not_found"
+handler500 = "clinic.error_pages.server_error"

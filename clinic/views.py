@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
 from patients.access import is_clinic_staff, is_therapist, patient_of
+from patients.lockout import is_locked_out, lockout_message, lockout_wait
 
 
 def requires(check: Any) -> Any:
@@ -57,7 +58,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 class ThrottledLoginView(LoginView):
     """Django's sign-in page, limited like the API's sign-in (per address and per username), so
-    the web form is no way around the API's defence against password guessing."""
+    the web form is no way around the API's defence against password guessing; and locked, like
+    the API's, after repeated failures (django-axes, `patients.lockout`)."""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The throttles read only the username (`data`) and the address (`META`, `headers`).
@@ -65,17 +67,45 @@ class ThrottledLoginView(LoginView):
         for throttle in (SignInAddressThrottle(), SignInUsernameThrottle()):
             if not throttle.allow_request(attempt, self):
                 wait = int(throttle.wait() or 1)
-                # Unbound: validating the posted form would check the password after all.
-                form = self.get_form_class()(
-                    self.request, initial={"username": request.POST.get("username", "")}
+                return self.refuse(
+                    f"Too many sign-in attempts. Wait {wait} seconds and try again.", wait
                 )
-                response = self.render_to_response(
-                    self.get_context_data(
-                        form=form,
-                        throttled=f"Too many sign-in attempts. Wait {wait} seconds and try again.",
-                    ),
-                    status=429,
-                )
-                response["Retry-After"] = str(wait)
-                return response
         return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        if is_locked_out(self.request):
+            wait = lockout_wait(self.request, self.request.POST.get("username"))
+            return self.refuse(lockout_message(wait), wait)
+        return super().form_invalid(form)
+
+    def refuse(self, message: str, wait: int) -> HttpResponse:
+        """The sign-in page with why it refused and how long to wait: 429 and Retry-After."""
+        # Unbound: validating the posted form would check the password after all.
+        form = self.get_form_class()(
+            self.request, initial={"username": self.request.POST.get("username", "")}
+        )
+        response = self.render_to_response(
+            self.get_context_data(form=form, refused=message), status=429
+        )
+        if wait > 0:
+            response["Retry-After"] = str(wait)
+        return response
+
+
+def lockout_response(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any = None
+) -> HttpResponse:
+    """The answer to a locked-out sign-in, called by AxesMiddleware (AXES_LOCKOUT_CALLABLE).
+
+    The sign-in page and the token endpoint answer a lockout themselves (429, in their own shape,
+    with when to retry); their answer is kept. Any other sign-in form that authenticates (the
+    admin's) gets the sign-in page with the same message instead of a bare error text.
+    """
+    if original_response is not None and original_response.status_code == 429:
+        return original_response
+    page = ThrottledLoginView()
+    page.setup(request)
+    wait = lockout_wait(request, (credentials or {}).get("username"))
+    response = page.refuse(lockout_message(wait), wait)
+    # Made after the view's turn, so nothing else renders it.
+    return response.render()  # type: ignore[attr-defined]

@@ -395,7 +395,14 @@ class SetLog(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["patient", "-performed_at"]),
+            # A patient's sets by time: their history newest first (scanned backwards), and every
+            # "sets of these patients in this range" of the dashboard and the reports. The
+            # trailing columns are carried, not searched: with them those range reads answer from
+            # the index alone, on PostgreSQL and SQLite (docs/performance.md shows the plans).
+            models.Index(
+                fields=["patient", "performed_at", "side", "pain", "voided_at"],
+                name="setlog_patient_performed",
+            ),
             models.Index(fields=["prescription", "reps", "pain"]),
         ]
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients.clearance import clearance_status
-from patients.models import ClearanceNote, Clinic, Membership, Patient
+from patients.models import AccessEvent, ClearanceNote, Clinic, Membership, Patient
 from patients.services import (
     clearance_note_record,
     patient_create,
@@ -493,3 +493,32 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
         if change:  # unreachable: the change view refuses a POST without change permission
             raise PermissionDenied
         adopt(obj, form.record())
+
+
+# -- the audit trail: views and exports ----------------------------------------------------------
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    """Who viewed or exported what: read-only, even for a superuser.
+
+    The rows are written only by `patients.audit.record_access`; an audit trail that its readers
+    could edit or prune would prove nothing. (The change history rows of simple-history are not
+    registered here at all: they are read through each record's "History" page, where reverting
+    is refused by `AuditedAdmin`.)
+    """
+
+    list_display = ("at", "username", "action", "patient", "clinic", "detail")
+    list_filter = ("clinic", "action")
+    search_fields = ("username", "patient__last_name", "patient__record_number", "detail")
+    list_select_related = ("patient", "clinic")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AccessEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AccessEvent | None = None) -> bool:
+        return False

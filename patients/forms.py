@@ -175,3 +175,16 @@ class PatientLoginForm(forms.Form):
         wanted = f"{patient.first_name}.{patient.last_name}".lower().replace(" ", "")
         User = get_user_model()
         return "" if User.objects.filter(username=wanted).exists() else wanted
+
+
+class PatientLoginActiveForm(forms.Form):
+    """Disable a patient's login, or enable it again (the buttons on the patient login page)."""
+
+    active = forms.TypedChoiceField(
+        choices=[("0", "Disable"), ("1", "Enable")],
+        coerce=lambda value: value == "1",
+        error_messages={
+            "required": "active: send 1 to enable the login or 0 to disable it.",
+            "invalid_choice": "active: send 1 to enable the login or 0 to disable it.",
+        },
+    )

@@ -339,3 +339,66 @@ class ClearanceNote(models.Model):
 
     def covers(self, stage_number: int, on: dt.date) -> bool:
         return self.is_in_force(on) and self.allows_stage(stage_number)
+
+
+class AccessAction(models.TextChoices):
+    """What someone read or took away. Changes are not here: the history tables record those."""
+
+    PATIENT_PAGE = "patient_page", "Viewed the patient page"
+    PATIENT_REPORT = "patient_report", "Viewed the progression report"
+    PATIENT_REPORT_CSV = "patient_report_csv", "Downloaded a progression report table (CSV)"
+    PATIENT_HISTORY = "patient_history", "Viewed the audit history"
+    FHIR_EXPORT = "fhir_export", "Exported the record (FHIR bundle)"
+    CLINIC_REPORT_CSV = "clinic_report_csv", "Downloaded a clinic report table (CSV)"
+    CLINIC_ACCESS_LOG = "clinic_access_log", "Viewed the clinic's access log"
+
+
+class AccessEventQuerySet(models.QuerySet["AccessEvent"]):
+    def newest_first(self) -> AccessEventQuerySet:
+        return self.order_by("-at", "-id")
+
+
+class AccessEvent(models.Model):
+    """One read or export of patient data: who, when, which clinic and patient, what.
+
+    Written only by `patients.audit.record_access` and never changed afterwards; it has no
+    simple-history of its own because it is itself the record. `detail` holds only values the
+    app chose (a table's name, a period), never free text typed by someone or a patient's name.
+    """
+
+    at = models.DateTimeField(default=timezone.now)
+    # SET_NULL so that removing an account never fails on its audit trail; `username` keeps who it
+    # was. Clinics and patients are never deleted (PROTECT, as everywhere else).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="access_events")
+    patient = models.ForeignKey(
+        Patient,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="access_events",
+        help_text="Empty for a clinic-wide event (e.g. a clinic report download).",
+    )
+    action = models.CharField(max_length=30, choices=AccessAction.choices)
+    detail = models.CharField(max_length=200, blank=True)
+
+    objects = AccessEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=AccessAction.values), name="access_event_action_valid"
+            ),
+        ]
+        indexes = [
+            # "This patient's events, newest first" (the history page) and the clinic's log.
+            models.Index(fields=["patient", "-at"], name="access_event_patient_at"),
+            models.Index(fields=["clinic", "-at"], name="access_event_clinic_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.get_action_display()} at {self.at:%Y-%m-%d %H:%M}"

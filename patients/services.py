@@ -172,6 +172,23 @@ def patient_login_create(
 
 
 @transaction.atomic
+def patient_login_set_active(*, patient: Patient, active: bool) -> AbstractUser:
+    """Disable a patient's login, or enable it again. The account and its history are kept.
+
+    Disabled, the login cannot sign in, its web sessions end at their next request (Django refuses
+    an inactive user) and its API tokens are revoked (patients/signals.py), so a lost phone or a
+    shared password is cut off at once.
+    """
+    if patient.user_id is None:
+        raise ValidationError({"username": f"{patient.full_name} has no login to change."})
+    user = patient.user
+    if user.is_active != active:
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+    return user
+
+
+@transaction.atomic
 def clearance_note_record(
     *,
     patient: Patient,

@@ -1,4 +1,5 @@
-"""Patient management for therapists: create and edit a patient, give a patient a login.
+"""Patient management for therapists: create and edit a patient, give a patient a login, disable
+that login (a lost phone, a shared password) or enable it again.
 
 Roles at the door: only therapists reach these pages. Staff read patients on the patient page but
 change nothing (403 here); a patient or another clinic's therapist gets the same 404 as for a
@@ -10,13 +11,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from patients import services
 from patients.access import User, can_change_clinical, clinics_for, staff_patient_for_user
-from patients.forms import PatientForm, PatientLoginForm, add_service_errors
+from patients.forms import (
+    PatientForm,
+    PatientLoginActiveForm,
+    PatientLoginForm,
+    add_service_errors,
+)
 from patients.models import Patient, Role
 
 
@@ -89,6 +95,8 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def patient_login(request: HttpRequest, pk: int) -> HttpResponse:
     patient = patient_for_change(request.user, pk)
+    if request.method == "POST" and "active" in request.POST:
+        return _login_set_active(request, patient)
     form = PatientLoginForm(
         _posted(request),
         initial={"username": PatientLoginForm.suggested_username(patient)},
@@ -116,3 +124,24 @@ def patient_login(request: HttpRequest, pk: int) -> HttpResponse:
         "patients/patient_login_form.html",
         {"form": form, "patient": patient, "existing": existing},
     )
+
+
+def _login_set_active(request: HttpRequest, patient: Patient) -> HttpResponse:
+    """Disable the patient's login (signs them out everywhere) or enable it again."""
+    form = PatientLoginActiveForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(" ".join(form.errors["active"]))
+    try:
+        services.patient_login_set_active(patient=patient, active=form.cleaned_data["active"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("patient-login", pk=patient.pk)
+    if form.cleaned_data["active"]:
+        messages.success(request, f"{patient.full_name} can sign in again with their password.")
+    else:
+        messages.success(
+            request,
+            f"{patient.full_name}'s login is disabled: signed out of the phone app and the web "
+            "page, and unable to sign in until you enable it again.",
+        )
+    return redirect("patient-detail", pk=patient.pk)

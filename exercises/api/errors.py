@@ -8,10 +8,14 @@ in one table, so every endpoint answers the same way.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -26,6 +30,24 @@ from patients.errors import (
     PrescriptionEnded,
     PrescriptionPaused,
 )
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client waits before retrying after the database was unreachable (503).
+DATABASE_RETRY_AFTER = 1
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+    def __init__(self) -> None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        super().__init__(
+            f"The request body is larger than {limit / (1024 * 1024):g} MB: send fewer sets "
+            f"per batch."
+        )
+
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
     NotFound: status.HTTP_404_NOT_FOUND,
@@ -89,11 +111,34 @@ def _flatten(detail: Any) -> list[str]:
     return [str(detail)]
 
 
+def database_unavailable(exc: Exception) -> Response:
+    """503 for a lost or refused database connection (a restart, a failover, a dropped connection,
+    SQLite busy past its timeout): the request's transaction did not commit, or committed just
+    before the connection went and a retry with the same client_id returns the stored set. Either
+    way the app's answer is the same, retry, so it gets a clean JSON 503 with Retry-After instead of
+    an HTML 500 page. Django closes the broken connection at the end of the request."""
+    logger.warning("Database unavailable: %s", exc, exc_info=exc)
+    return Response(
+        error_body(
+            "service_unavailable",
+            "The service is briefly unavailable: try again in a moment (a set sent again with the "
+            "same client_id is never stored twice).",
+        ),
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, OperationalError | InterfaceError):
+        return database_unavailable(exc)
     if isinstance(exc, DjangoValidationError):
         code, body = describe(exc)
         return Response(body, status=code)
-    if isinstance(exc, Http404):
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own limit (form data, request.body), raised before our parser's could be.
+        exc = PayloadTooLarge()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

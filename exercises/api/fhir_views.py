@@ -23,7 +23,8 @@ from exercises.api.errors import error_body
 from exercises.api.fhir import bundle_json, patient_bundle
 from exercises.api.serializers import ErrorSerializer
 from patients.access import patient_of, staff_patient_for_user
-from patients.models import Patient
+from patients.audit import recorded
+from patients.models import AccessAction, Patient
 
 FHIR_JSON = "application/fhir+json"
 NOT_FOR_PATIENTS = (
@@ -124,4 +125,6 @@ class PatientFHIRView(APIView):
         response["Content-Disposition"] = f'attachment; filename="patient-{patient.pk}-fhir.json"'
         # A health record: no shared cache or browser cache should keep a copy.
         response["Cache-Control"] = "no-store"
-        return response
+        return recorded(
+            response, user=request.user, action=AccessAction.FHIR_EXPORT, patient=patient
+        )

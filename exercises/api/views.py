@@ -24,12 +24,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exercises.api import serializers as s
+from exercises.api.authentication import LockedOut
 from exercises.api.errors import describe, error_body, invalid_body
 from exercises.api.permissions import IsPatient, request_patient
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
 from exercises.models import SetLog, Source
 from exercises.plan import plan_for, progress_for
 from exercises.services import set_log
+from patients.lockout import is_locked_out, lockout_message, lockout_wait
 from patients.models import Side
 
 ERROR = s.ErrorSerializer
@@ -123,7 +125,28 @@ class TokenView(APIView):
                 "Username or password is incorrect.",
             ),
             415: NOT_JSON,
-            429: THROTTLED,
+            429: OpenApiResponse(
+                ERROR,
+                description=(
+                    "Too many requests (`throttled`: wait the Retry-After seconds), or too many "
+                    "failed sign-ins for this username or from this address (`locked_out`: "
+                    "Retry-After says when the lock lifts; an administrator can lift it sooner)."
+                ),
+                examples=[
+                    OpenApiExample(
+                        "throttled",
+                        value=error_body(
+                            "throttled", "Too many requests: wait 30 seconds and try again."
+                        ),
+                        response_only=True,
+                    ),
+                    OpenApiExample(
+                        "locked_out",
+                        value=error_body("locked_out", lockout_message(900)),
+                        response_only=True,
+                    ),
+                ],
+            ),
         },
         parameters=[RETRY_AFTER],
         examples=[
@@ -142,11 +165,15 @@ class TokenView(APIView):
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        # Django's own request: the lockout (axes) reads the client's address from it.
         user = authenticate(
             request._request,
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
+        if user is None and is_locked_out(request._request):
+            wait = lockout_wait(request._request, data.validated_data["username"])
+            raise LockedOut(lockout_message(wait), wait)
         if user is None or not user.is_active:
             return Response(
                 error_body("invalid_credentials", "Username or password is incorrect."),
@@ -170,6 +197,27 @@ class TokenView(APIView):
     )
     def delete(self, request: Request) -> Response:
         Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenCheckView(PatientView):
+    """Is this token still good? A phone app asks at start-up, before it syncs.
+
+    It does no work of its own: the only query is the token lookup every request makes (with the
+    user, patient and clinic), which also makes it the baseline the API load benchmark compares
+    writes against (docs/performance.md).
+    """
+
+    @extend_schema(
+        operation_id="check_token",
+        responses={
+            204: OpenApiResponse(
+                description="The token is valid and belongs to a patient in an active programme."
+            ),
+            **PATIENT_READ_RESPONSES,
+        },
+    )
+    def get(self, request: Request) -> Response:
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

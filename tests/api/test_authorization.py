@@ -191,6 +191,9 @@ def test_a_discharged_patient_is_told_their_programme_has_ended(
     patient_client, patient, therapist, prescription
 ):
     patient_discharge(patient=patient, by=therapist, at=timezone.now())
+    # Discharge revokes the token (tests/security/test_tokens.py); one issued afterwards (the
+    # patient signs in again) still reaches nothing.
+    patient_client = client_for(patient.user)
     for url in ["/api/v1/me/", "/api/v1/me/plan/", SETS_URL]:
         error = assert_error(patient_client.get(url), 403, "permission_denied")
         assert "discharged" in error["message"]

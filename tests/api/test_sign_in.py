@@ -106,9 +106,10 @@ def test_a_therapist_can_sign_in_but_not_use_me(anonymous, therapist):
     assert_error(anonymous.get("/api/v1/me/"), 403, "permission_denied")
 
 
-def test_a_discharged_patients_token_still_signs_out(patient_client, patient, therapist):
+def test_a_discharged_patients_token_is_already_revoked(patient_client, patient, therapist):
+    # Discharge revokes the token (tests/security/test_tokens.py): signing out has nothing to do.
     patient_discharge(patient=patient, by=therapist)
-    assert patient_client.delete(TOKEN_URL).status_code == 204
+    assert_error(patient_client.delete(TOKEN_URL), 401, "authentication_failed")
 
 
 def test_sign_in_never_sets_a_session(anonymous, patient):

@@ -1,0 +1,57 @@
+"""`manage.py import_clinic FILE`: restore a clinic written by `export_clinic`.
+
+Only into a database without that clinic and its users (a new server, or one where the clinic was
+lost); it refuses anything else and writes nothing then. See docs/backups.md.
+"""
+
+from __future__ import annotations
+
+import shutil
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from clinic.backup import BackupError, clinic_import
+from clinic.management.commands.seed_demo import _ProgressStream
+
+
+class Command(BaseCommand):
+    help = (
+        "Restore one clinic from a file written by `export_clinic`, exactly (ids, times and the "
+        "audit history), into a database that holds none of its rows. All or nothing."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="A file written by `manage.py export_clinic`.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        bar = partial(
+            tqdm,
+            file=_ProgressStream(self.stderr),
+            disable=options["verbosity"] == 0,
+            ncols=min(100, shutil.get_terminal_size().columns),
+            mininterval=0.5,
+        )
+        try:
+            with path.open("rb") as source:
+                summary = clinic_import(source=source, bar=bar)
+        except OSError as exc:
+            raise CommandError(f"Cannot read {path}: {exc.strerror}.") from exc
+        except BackupError as exc:
+            raise CommandError(str(exc)) from exc
+        for warning in summary.warnings:
+            self.stderr.write(self.style.WARNING(warning))
+        if options["verbosity"] > 0:
+            clinic = summary.header["clinic"]
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Imported clinic '{clinic['slug']}' ({clinic['name']}): "
+                    f"{sum(summary.counts.values())} rows, exported at "
+                    f"{summary.header['exported_at']}. Patients sign in again in the app "
+                    "(API tokens and sessions are not restored)."
+                )
+            )

@@ -1,0 +1,35 @@
+"""The API's JSON parser: DRF's, with the two limits it lacks.
+
+- Size: DRF reads the body straight from the request stream, which skips Django's
+  DATA_UPLOAD_MAX_MEMORY_SIZE check (Django applies it only to `request.body` and form data), so a
+  client could send a body of any size. This parser reads at most the limit and answers 413.
+- Depth: Python's JSON decoder recurses once per nesting level and raises RecursionError (not the
+  ValueError DRF turns into a 400) on `[[[[…` a few thousand levels deep: a 500 for a 200 KB body.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.conf import settings
+from rest_framework import parsers
+from rest_framework.exceptions import ParseError
+
+from exercises.api.errors import PayloadTooLarge
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is not None and stream is not None:
+            # One byte more than allowed tells "at the limit" from "over it", whatever the
+            # Content-Length header claims.
+            body = stream.read(limit + 1)
+            if len(body) > limit:
+                raise PayloadTooLarge()
+            stream = io.BytesIO(body)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the JSON is nested too deeply.") from None
