@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else supports them.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-postgres lint format migrations-check clean test-browser screens serve
+.PHONY: help install run test test-postgres test-faults bench lint format migrations-check clean test-browser screens serve
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -64,7 +64,6 @@ test-postgres: install ## Run the whole suite on PostgreSQL (PG_URL, default the
 # The fault tests run gunicorn against a database of their own (pytest-django's test_clinic_faults,
 # dropped at the end) and cut its connections mid-run; FAULTS_RESTART_DB=1 also restarts the
 # PostgreSQL server once (only where no one else is using it). docs/security.md.
-.PHONY: test-faults
 FAULTS_PG_URL ?= postgres://postgres@127.0.0.1:5432/clinic_faults
 test-faults: install ## Concurrent writes through gunicorn while PostgreSQL connections drop
 	@$(PY) -c "import psycopg; psycopg.connect('$(FAULTS_PG_URL)', dbname='postgres', connect_timeout=5).close()" 2>/dev/null || { \
@@ -77,7 +76,6 @@ test-faults: install ## Concurrent writes through gunicorn while PostgreSQL conn
 # the pages and the API. Quick by default (under two minutes); BENCH=full for the issue's network
 # (50 clinics, 20,000 patients, ~2.5 million sets). SQLite file bench.sqlite3 unless DATABASE_URL
 # names a PostgreSQL database whose name contains "bench" (the run wipes it).
-.PHONY: bench
 BENCH ?= quick
 bench: install ## Benchmarks on a generated network (BENCH=quick|full; DATABASE_URL=…bench… for PostgreSQL)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/bench.sqlite3} $(PY) manage.py bench --fresh --size $(BENCH)

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 
 from exercises.models import MAX_PAIN, MAX_REPS, NOTE_MAX_LENGTH, Prescription, Stage
@@ -17,8 +20,10 @@ from patients.forms import DATE_INPUT, add_service_errors
 from patients.models import Clinic, Decision, WeightBearing
 
 __all__ = [
+    "AdminSignInForm",
     "ClearanceNoteForm",
     "LogSetForm",
+    "SignInForm",
     "StageChangeForm",
     "StartPrescriptionForm",
     "VoidSetForm",
@@ -26,6 +31,26 @@ __all__ = [
 ]
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+class _UsernameLimit:
+    """Django's sign-in form sets the username's max_length after the field is built, so the
+    limit reaches the HTML but is never checked: a 100,000-character username went on to the
+    password check and to the lockout's record of the attempt (a 255-character column, a 500 on
+    PostgreSQL). Checking it here refuses it as a form error before anything is looked up."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        field = self.fields["username"]  # type: ignore[attr-defined]
+        field.validators.append(MaxLengthValidator(field.max_length))
+
+
+class SignInForm(_UsernameLimit, AuthenticationForm):
+    """The sign-in page's form."""
+
+
+class AdminSignInForm(_UsernameLimit, AdminAuthenticationForm):
+    """The admin's sign-in form."""
 
 
 def stage_label(stage: Stage) -> str:

@@ -5,9 +5,11 @@ from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clinic import access_log, dashboard, me, patient_report, patient_views, reports, views
+from clinic.forms import AdminSignInForm
 
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", views.root, name="root"),

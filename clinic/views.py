@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
+from clinic.forms import SignInForm
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
 from patients.access import is_clinic_staff, is_therapist, patient_of
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
@@ -60,6 +61,8 @@ class ThrottledLoginView(LoginView):
     """Django's sign-in page, limited like the API's sign-in (per address and per username), so
     the web form is no way around the API's defence against password guessing; and locked, like
     the API's, after repeated failures (django-axes, `patients.lockout`)."""
+
+    form_class = SignInForm
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         # The throttles read only the username (`data`) and the address (`META`, `headers`).

@@ -470,7 +470,10 @@ def _lock_for_logging(
                 condition=Q(patient__clearance_notes__pk=Subquery(in_effect.values("pk")[:1])),
             )
         ).select_related("note_in_effect")
-    current = query.first()
+    # At most one row (the primary key): no ORDER BY. The model's default ordering would sort by
+    # patient, which follows Patient's ordering through a join to the patients table: a join and
+    # its compiling for nothing, on every write.
+    current = query.order_by().first()
     if current is not None:
         current.patient = patient
     return current

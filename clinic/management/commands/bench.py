@@ -12,6 +12,7 @@ the configured database: `make bench` points DATABASE_URL at bench.sqlite3 unles
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from pathlib import Path
@@ -47,6 +48,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-api", action="store_true", help="Skip the API load part.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # The pages sign in hundreds of times; the lockout's log line for each would bury the table.
+        logging.getLogger("axes").setLevel(logging.WARNING)
         size: str = options["size"]
         started = time.perf_counter()
         results: dict[str, Any] = {
@@ -106,6 +109,7 @@ def render_table(results: dict[str, Any]) -> str:
         f"{large['patients']} patients / {large['sets']:,} sets",
         f"{'measurement':<34}{'small':>10}{'large':>10}{'ratio':>8}{'target':>8}"
         f"{'queries':>10}  result",
+        "(b: at the largest clinic, the hand-written SQL first, then the report; ratio report ÷ SQL)",
     ]
     for name, p in pages["pages"].items():
         queries = f"{p['queries_small']}/{p['queries_large']}"
@@ -115,11 +119,11 @@ def render_table(results: dict[str, Any]) -> str:
         )
     f = results["floor"]
     lines.append(
-        f"{'b. clinic report vs SQL floor (ms)':<34}{f['floor_ms']:>10}{f['page_ms']:>10}"
+        f"{'b. SQL floor → clinic report (ms)':<34}{f['floor_ms']:>10}{f['page_ms']:>10}"
         f"{f['ratio']:>8}{'≤' + str(f['target']):>8}{'':>10}  {_mark(f['met'])}"
     )
     lines.append(
-        f"{'   report figures only vs floor':<34}{f['floor_ms']:>10}{f['figures_ms']:>10}"
+        f"{'   SQL floor → figures, no page':<34}{f['floor_ms']:>10}{f['figures_ms']:>10}"
         f"{f['figures_ratio']:>8}"
     )
     api = results.get("api")

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
 import sys
-from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from tqdm import tqdm
 
 from clinic.backup import BackupError, ExportSummary, clinic_export
-from clinic.management.commands.seed_demo import _ProgressStream
+from clinic.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -43,13 +40,7 @@ class Command(BaseCommand):
         slug: str = options["slug"]
         now = timezone.now()
         output: str = options["output"] or f"{slug}-{now:%Y%m%dT%H%M%SZ}.clinic.jsonl"
-        bar = partial(
-            tqdm,
-            file=_ProgressStream(self.stderr),
-            disable=options["verbosity"] == 0,
-            ncols=min(100, shutil.get_terminal_size().columns),
-            mininterval=0.5,
-        )
+        bar = progress_bar(self.stderr, options["verbosity"])
         if output == "-":
             if sys.stdout.isatty():
                 raise CommandError(

@@ -10,10 +10,9 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from clinic.bench.generate import DEFAULT_SEED, SIZES, generate_network
-from clinic.bench.progress import ProgressStream
+from clinic.progress import progress_bar
 from patients.models import Clinic
 
 
@@ -32,12 +31,8 @@ class Command(BaseCommand):
             )
         chosen = SIZES[size]
         started = time.perf_counter()
-        with tqdm(
-            total=chosen.patients,
-            desc=f"{size} network",
-            unit=" patients",
-            file=ProgressStream(self.stdout),  # type: ignore[arg-type]
-            disable=options["verbosity"] == 0,
+        with progress_bar(self.stdout, options["verbosity"])(
+            total=chosen.patients, desc=f"{size} network", unit=" patients"
         ) as bar:
             counts = generate_network(chosen, seed=seed, progress=bar.update)
         elapsed = time.perf_counter() - started

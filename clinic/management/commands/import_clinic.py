@@ -6,16 +6,13 @@ lost); it refuses anything else and writes nothing then. See docs/backups.md.
 
 from __future__ import annotations
 
-import shutil
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from clinic.backup import BackupError, clinic_import
-from clinic.management.commands.seed_demo import _ProgressStream
+from clinic.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -29,13 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
-        bar = partial(
-            tqdm,
-            file=_ProgressStream(self.stderr),
-            disable=options["verbosity"] == 0,
-            ncols=min(100, shutil.get_terminal_size().columns),
-            mininterval=0.5,
-        )
+        bar = progress_bar(self.stderr, options["verbosity"])
         try:
             with path.open("rb") as source:
                 summary = clinic_import(source=source, bar=bar)

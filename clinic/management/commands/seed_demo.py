@@ -6,15 +6,13 @@ Safe to run again: existing demo patients are skipped, and every demo user's pas
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
-from tqdm import tqdm
 
 from clinic.demo import (
     CLINICS,
@@ -31,31 +29,11 @@ from clinic.demo import (
     set_count,
     stages_by_number,
 )
+from clinic.progress import progress_bar
 from patients.models import Patient
 
 SIGN_IN_URL = "http://127.0.0.1:8000/accounts/login/"
 ADMIN_URL = "http://127.0.0.1:8000/admin/"
-
-
-class _ProgressStream:
-    """Lets tqdm draw on the command's own stream (so call_command can capture it).
-
-    tqdm redraws its line with "\\r"; OutputWrapper would add a newline to every write, and on a
-    terminal it would colour stderr as an error. Write through it with neither.
-    """
-
-    def __init__(self, out: OutputWrapper) -> None:
-        self._out = out
-
-    def write(self, text: str) -> None:
-        self._out.write(text, style_func=lambda s: s, ending="")
-
-    def flush(self) -> None:
-        self._out.flush()
-
-    @property
-    def encoding(self) -> str | None:
-        return getattr(self._out, "encoding", None)
 
 
 class Command(BaseCommand):
@@ -112,13 +90,8 @@ class Command(BaseCommand):
             cast = cast_ensure()
         plans = patient_plans(per_clinic)
         created = 0
-        progress = tqdm(
-            plans,
-            desc="Demo patients",
-            unit="patient",
-            file=_ProgressStream(self.stderr),
-            disable=options["verbosity"] == 0,
-            ncols=min(100, shutil.get_terminal_size().columns),
+        progress = progress_bar(self.stderr, options["verbosity"])(
+            plans, desc="Demo patients", unit="patient"
         )
         for plan in progress:
             progress.set_postfix_str(plan.username, refresh=False)
