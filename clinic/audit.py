@@ -3,8 +3,9 @@
 Changes come from django-simple-history: the history rows of the patient, their clearance notes,
 prescriptions, stage changes and set logs. Each change is compared with the record before it
 (`diff_against`) to show the before → after of every changed field; a creation shows the values it
-started with. Views and exports come from `patients.AccessEvent` (see `patients/audit.py`). The
-page shows both in one list, newest first (`history_context`).
+started with. Views and exports come from `patients.AccessEvent` (see `patients/audit.py`), and so
+do the patient's login being disabled or enabled again (the user table has no history). The page
+shows both in one list, newest first (`history_context`).
 
 Cost: one query per history table, one for the people named in the values and one for the stages
 — seven, however long the history (the rows are grouped and compared in memory) — plus two for
@@ -231,13 +232,17 @@ _SUBJECTS: dict[type[Model], Callable[[Any, _Formatter], str]] = {
 # -- views and exports, merged with the changes ---------------------------------------------------
 
 
-# How the history page names each access: a badge (viewed or exported) and what was read. The
-# full sentences (`AccessAction` labels) are for the clinic's access log and the admin.
+# How the history page names each access: a badge (viewed, exported or changed) and what was read
+# or changed. The full sentences (`AccessAction` labels) are for the clinic's access log and the
+# admin.
 EXPORTS = {
     AccessAction.PATIENT_REPORT_CSV,
     AccessAction.FHIR_EXPORT,
     AccessAction.CLINIC_REPORT_CSV,
 }
+# Not reads: who cut off or restored the patient's login. They are access events because the user
+# table has no history of its own; the history page files them with the changes.
+LOGIN_CHANGES = {AccessAction.LOGIN_DISABLED, AccessAction.LOGIN_ENABLED}
 ACCESS_SUBJECTS: dict[str, str] = {
     AccessAction.PATIENT_PAGE: "Patient page",
     AccessAction.PATIENT_REPORT: "Progression report",
@@ -246,6 +251,9 @@ ACCESS_SUBJECTS: dict[str, str] = {
     AccessAction.FHIR_EXPORT: "Whole record as a FHIR bundle",
     AccessAction.CLINIC_REPORT_CSV: "Clinic report table (CSV)",
     AccessAction.CLINIC_ACCESS_LOG: "Clinic access log",
+    AccessAction.ADMIN_VIEW: "Record in the admin",
+    AccessAction.LOGIN_DISABLED: "Patient's login disabled",
+    AccessAction.LOGIN_ENABLED: "Patient's login enabled again",
 }
 
 
@@ -255,7 +263,7 @@ class AccessEntry:
 
     at: dt.datetime
     who: str
-    action: str  # "Viewed" or "Exported"
+    action: str  # "Viewed", "Exported" or "Changed" (a login disabled or enabled)
     subject: str
     detail: str
     kind: str = "access"
@@ -267,14 +275,23 @@ class AccessEntry:
         return cls(
             at=event.at,
             who=who,
-            action="Exported" if event.action in EXPORTS else "Viewed",
+            action=_badge(event.action),
             subject=ACCESS_SUBJECTS.get(event.action, event.get_action_display()),
             detail=event.detail,
         )
 
 
+def _badge(action: str) -> str:
+    if action in EXPORTS:
+        return "Exported"
+    if action in LOGIN_CHANGES:
+        return "Changed"
+    return "Viewed"
+
+
 # What `?show=` offers on the history page, in order: everything (""), all changes, only views
-# and exports, or the changes to one kind of record.
+# and exports, or the changes to one kind of record. A login disabled or enabled counts as a change
+# to the patient's details.
 CHANGES, VIEWS = "changes", "views"
 SHOW: dict[str, str] = {
     "": "Everything",
@@ -330,12 +347,14 @@ def history_context(
     changes = (
         [] if show == VIEWS else patient_audit(patient, tz, kind=show if show in KINDS else None)
     )
-    events = (
-        None
-        if show and show != VIEWS
-        else AccessEvent.objects.filter(patient=patient).newest_first()
-    )
-    entries = HistoryList(changes, events)
+    events: QuerySet[AccessEvent] | None = AccessEvent.objects.filter(patient=patient)
+    if show == VIEWS:
+        events = events.exclude(action__in=LOGIN_CHANGES)
+    elif show in (CHANGES, "details"):
+        events = events.filter(action__in=LOGIN_CHANGES)
+    elif show:
+        events = None
+    entries = HistoryList(changes, events.newest_first() if events is not None else None)
     return {
         "patient": patient,
         "page": Paginator(entries, per_page).get_page(page),

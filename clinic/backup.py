@@ -10,6 +10,11 @@ itself); every further line is one row in Django's serialization format (`jsonl`
 written to the microsecond (Django's own JSON encoder cuts them to milliseconds). Rows keep their
 primary keys, because audit history rows point at object ids and set logs at prescriptions.
 
+The checksums have no key: they detect damage, not tampering. A key would tie a file to one
+server's secret, and moving a clinic between servers is the point. So the import does not trust
+what passes them: every row must belong to the header's clinic (`_Ownership`), and no user comes
+in with staff or superuser status.
+
 What goes in is declared once, in `PARTS`; what stays out, with the reason, in `EXCLUDED`. A test
 (tests/clinic/test_backup.py) fails when a model of `patients` or `exercises`, or any model that
 points at a clinic, a patient or a user, is in neither, so a new model cannot silently miss the
@@ -237,8 +242,28 @@ def _snapshot() -> Iterator[None]:
     default, READ COMMITTED, would let a set logged halfway through appear without its
     prescription's history). It must be the transaction's first statement, so only when the export
     opens the transaction itself.
+
+    On SQLite the settings make every transaction `BEGIN IMMEDIATE` (writers queue for the lock
+    instead of failing), which would hold the write lock for the whole export: every set logged
+    meanwhile would wait, and fail after the busy timeout. The export only reads, so it opens its
+    transaction `BEGIN DEFERRED`: in WAL mode (the settings' default) its first read fixes a
+    snapshot that stays the same until it ends, and writers go on. (Without WAL, SQLite's shared
+    read lock keeps writers waiting instead: still consistent, no longer concurrent.)
     """
     outermost = not connection.in_atomic_block
+    if outermost and connection.vendor == "sqlite":
+        # The mode is read from the settings on connect: connect first, then override it for
+        # this one BEGIN only, so every other transaction of the process stays IMMEDIATE.
+        connection.ensure_connection()
+        mode = connection.transaction_mode  # type: ignore[attr-defined]
+        connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]
+        try:
+            with transaction.atomic():
+                connection.transaction_mode = mode  # type: ignore[attr-defined]
+                yield
+        finally:
+            connection.transaction_mode = mode  # type: ignore[attr-defined]
+        return
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -331,6 +356,8 @@ class ImportSummary:
     header: dict[str, Any]
     counts: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    # Users the file marked as staff or superuser: they come in without those rights.
+    privileges_removed: list[str] = field(default_factory=list)
 
 
 def header_read(source: IO[bytes]) -> dict[str, Any]:
@@ -426,6 +453,10 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
     by_label = {part.label: part for part in PARTS}
     counts = dict.fromkeys(header["counts"], 0)
     warnings: list[str] = []
+    privileges_removed: list[str] = []
+    owned = _Ownership(
+        clinic_id=header["clinic"].get("id"), clinic_slug=header["clinic"].get("slug")
+    )
     written: list[type[models.Model]] = []
     batch: list[models.Model] = []
     progress = bar(total=sum(header["counts"].values()), desc="Import", unit="row")
@@ -456,11 +487,14 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
                 if part.reference:
                     warnings += _compare_reference(obj)
                     progress.update(1)
-                elif _insert_as_is(type(obj)) and not item.m2m_data:
-                    _check_absent(item, header)
+                    continue
+                _check_absent(item, header)
+                owned.check(obj)
+                if isinstance(obj, User) and _privileges_strip(obj):
+                    privileges_removed.append(obj.get_username())
+                if _insert_as_is(type(obj)) and not item.m2m_data:
                     batch.append(obj)
                 else:
-                    _check_absent(item, header)
                     item.save(force_insert=True)
                     progress.update(1)
             flush()
@@ -469,7 +503,7 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
                     f"The rows in the file do not match the header's counts ({counts} against "
                     f"{header['counts']}). Nothing was imported."
                 )
-            _sequences_reset(written)
+            _sequences_reset(written, owned.deleted)
             # PostgreSQL checks foreign keys when the transaction commits.
             current = "the import as a whole (a row points at one that is missing)"
     except DeserializationError as exc:
@@ -484,7 +518,9 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
         ) from exc
     finally:
         progress.close()
-    return ImportSummary(header=header, counts=counts, warnings=warnings)
+    return ImportSummary(
+        header=header, counts=counts, warnings=warnings, privileges_removed=privileges_removed
+    )
 
 
 def _insert_as_is(model: type[models.Model]) -> bool:
@@ -521,6 +557,102 @@ def _check_absent(item: DeserializedObject, header: dict[str, Any]) -> None:
             )
 
 
+def _privileges_strip(user: Any) -> bool:
+    """Admin rights belong to a server, not to a clinic: an import never grants them, whatever
+    the file says (the checksums cannot tell an edited file from a real one). Returns whether
+    there was anything to remove, so the command can name who to re-grant."""
+    had = bool(user.is_staff or user.is_superuser)
+    user.is_staff = user.is_superuser = False
+    return had
+
+
+class _Ownership:
+    """Every row of the file must belong to the clinic its header names.
+
+    The checksums are unkeyed (they catch damage, not edits), so an edited file with recomputed
+    checksums is as readable as a real one. Without these checks it could add a membership or a
+    patient to another clinic already in this database, or hang rows of this clinic on another
+    clinic's patients. A real export never does: the rows are selected by clinic and patient.
+
+    - A reference to a clinic names the file's clinic.
+    - A live row's reference to another exported row (user, patient, prescription, ...) names a
+      row imported from the file earlier (parents come first in the file).
+    - A history row may also name an object that was deleted before the export, if that object's
+      own history came with the file; its user references are not checked (a history row may
+      name a user deleted since, and names no one's rights).
+    - A history row's object is imported from the file, or is not in this database: history is
+      never added to an object that is already here.
+    """
+
+    def __init__(self, *, clinic_id: Any, clinic_slug: Any) -> None:
+        self.clinic_id = clinic_id
+        self.clinic_slug = clinic_slug
+        self.exported = {part.model for part in PARTS if not part.reference}
+        # Primary keys imported so far, of the models other rows point at or keep history of
+        # (not of every model: a clinic's million set logs need not be held twice).
+        self.kept = {
+            target
+            for model in self.exported
+            for target in [getattr(model, "instance_type", None)]
+            + [f.related_model for f in model._meta.concrete_fields if f.is_relation]
+            if target in self.exported
+        }
+        self.ids: dict[type[models.Model], set[Any]] = {model: set() for model in self.kept}
+        # Objects deleted before the export whose history is in the file, per model.
+        self.deleted: dict[type[models.Model], set[Any]] = {model: set() for model in self.kept}
+
+    def check(self, obj: models.Model) -> None:
+        model = type(obj)
+        tracked: type[models.Model] | None = getattr(model, "instance_type", None)
+        for f in model._meta.concrete_fields:
+            if not f.is_relation:
+                continue
+            value = getattr(obj, f.attname)
+            target = f.related_model
+            if value is None or target in (Ladder, Stage):
+                continue  # reference data: checked against this database's ladder
+            if target is Clinic:
+                if value != self.clinic_id:
+                    self._refuse(
+                        obj,
+                        f"belongs to clinic id {value}, not to the file's clinic "
+                        f"'{self.clinic_slug}' (id {self.clinic_id})",
+                    )
+            elif tracked is not None and target is User:
+                continue
+            elif target not in self.exported:
+                self._refuse(obj, f"points at {target._meta.label_lower} {value}, not in the file")
+            elif value not in self.ids[target] and (
+                tracked is None or value not in self.deleted[target]
+            ):
+                self._refuse(
+                    obj,
+                    f"points at {target._meta.label_lower} {value} (field '{f.name}'), which is "
+                    "not among the file's rows",
+                )
+        if tracked is not None:
+            object_id = getattr(obj, tracked._meta.pk.attname)
+            if object_id not in self.ids[tracked] and object_id not in self.deleted[tracked]:
+                # Not imported from the file: a deleted object's history (one query per such
+                # object; deleted objects are few).
+                if tracked._base_manager.filter(pk=object_id).exists():
+                    self._refuse(
+                        obj,
+                        f"is history of {tracked._meta.label_lower} {object_id}, which is in "
+                        "this database and not in the file",
+                    )
+                self.deleted[tracked].add(object_id)
+        if model in self.kept:
+            self.ids[model].add(obj.pk)
+
+    @staticmethod
+    def _refuse(obj: models.Model, reason: str) -> None:
+        raise BackupError(
+            f"The file's {obj._meta.label_lower} {obj.pk} {reason}. An export holds one clinic's "
+            "rows only: this file was edited or put together by hand. Nothing was imported."
+        )
+
+
 def _compare_reference(obj: models.Model) -> list[str]:
     """The ladder must be the same rows here: prescriptions and sets point at stages by id.
 
@@ -554,11 +686,39 @@ def _compare_reference(obj: models.Model) -> list[str]:
     return []
 
 
-def _sequences_reset(written: list[type[models.Model]]) -> None:
-    """Rows arrived with their ids; move PostgreSQL's sequences past them so new rows don't
-    collide (what `manage.py sqlsequencereset` prints). SQLite needs nothing."""
+def _sequences_reset(
+    written: list[type[models.Model]], deleted: dict[type[models.Model], set[Any]]
+) -> None:
+    """Rows arrived with their ids; move the id sequences past them so new rows don't collide
+    (what `manage.py sqlsequencereset` prints; SQLite's AUTOINCREMENT follows inserted ids by
+    itself).
+
+    Past the ids of objects deleted before the export too, whose history came with the file: a
+    new object given such an id would inherit that history, and a new patient of any clinic
+    would show a deleted patient's records on its history page. The source database never
+    reuses them; the restored one must not either.
+    """
     statements = connection.ops.sequence_reset_sql(no_style(), written)
-    if statements:
-        with connection.cursor() as cursor:
-            for sql in statements:
-                cursor.execute(sql)
+    with connection.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql)
+        for model, ids in deleted.items():
+            if not ids:
+                continue
+            table, column, high = model._meta.db_table, model._meta.pk.column, max(ids)
+            if connection.vendor == "postgresql":
+                quoted_table, quoted_column = map(connection.ops.quote_name, (table, column))
+                cursor.execute(
+                    "SELECT setval(pg_get_serial_sequence(%s, %s), %s) WHERE %s > "
+                    f"(SELECT coalesce(max({quoted_column}), 0) FROM {quoted_table})",
+                    [quoted_table, column, high, high],
+                )
+            elif connection.vendor == "sqlite":
+                cursor.execute(
+                    "UPDATE sqlite_sequence SET seq = max(seq, %s) WHERE name = %s", [high, table]
+                )
+                cursor.execute(
+                    "INSERT INTO sqlite_sequence (name, seq) SELECT %s, %s WHERE NOT EXISTS "
+                    "(SELECT 1 FROM sqlite_sequence WHERE name = %s)",
+                    [table, high, table],
+                )

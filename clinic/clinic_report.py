@@ -320,11 +320,7 @@ def pain(scope: Scope) -> PainFigures:
         )
     )
     in_scope = Patient.objects.active().filter(scope.patients()).values("pk")
-    alerts = [
-        p
-        for p in active_prescriptions_with_state(in_scope, now=scope.now)
-        if p.recent_max_pain is not None
-    ]
+    alerts = active_prescriptions_with_state(in_scope, now=scope.now, pain_only=True)
     alerts.sort(key=lambda p: (-p.recent_max_pain, p.patient.last_name, p.side))
     return PainFigures(open_alerts=alerts, **totals)
 

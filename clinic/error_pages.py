@@ -13,7 +13,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 
-from exercises.api.errors import PayloadTooLarge, error_body
+from exercises.api.errors import error_body
+from exercises.api.parsers import PayloadTooLarge
 
 API_PREFIX = "/api/"
 

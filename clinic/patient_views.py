@@ -101,14 +101,20 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = staff_patient_for_user(request.user, pk)
     with timezone.override(patient.clinic.tzinfo):
         if request.htmx and request.htmx.target == "logs":
-            # Paging through the logs swaps only that section.
-            return render(
-                request,
-                "clinic/patient_detail.html#logs",
-                _logs_context(request, patient, can_change_clinical(request.user, patient)),
+            # Paging through the logs swaps only that section. It shows sets (reps, pain, notes)
+            # of any page asked for, and the headers can be sent without loading the page first,
+            # so it is a view of the record like the full page (docs/audit.md).
+            logs = _logs_context(request, patient, can_change_clinical(request.user, patient))
+            return recorded(
+                render(request, "clinic/patient_detail.html#logs", logs),
+                user=request.user,
+                action=AccessAction.PATIENT_PAGE,
+                patient=patient,
+                # The page shown (the paginator turns a bad `?page=` into a real one), never
+                # what was typed; its count was already run by the paginator.
+                detail=f"sets, page {logs['logs'].number} of {logs['logs'].paginator.num_pages}",
             )
-        # A full page load is a view of the record (docs/audit.md); the htmx paging of the logs
-        # that follows it is not recorded again.
+        # A full page load is a view of the record (docs/audit.md).
         return recorded(
             _page(request, patient),
             user=request.user,

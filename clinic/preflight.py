@@ -3,8 +3,10 @@
     python -m clinic.preflight
 
 The settings already stop on a missing SECRET_KEY or ALLOWED_HOSTS when DEBUG is off; this turns
-that into a message instead of a traceback, and also refuses DEBUG on, which would otherwise serve
-tracebacks and the development secret key to the internet through gunicorn.
+that into a message instead of a traceback, and also refuses what `check --deploy` only warns of
+or cannot see: DEBUG on (tracebacks served to the internet), a secret key that is public or weak
+(it signs sessions), and a per-process cache under several gunicorn workers (each worker would
+count the sign-in and write limits on its own, multiplying them).
 """
 
 import os
@@ -26,6 +28,20 @@ def problem() -> str | None:
         return str(error)
     if debug:
         return "DEBUG is on: set DEBUG=false, SECRET_KEY and ALLOWED_HOSTS."
+    from clinic.settings import _DEV_SECRET_KEY
+
+    key = settings.SECRET_KEY
+    if key == _DEV_SECRET_KEY or len(key) < 50 or len(set(key)) < 5:
+        return (
+            "SECRET_KEY is the development key or too weak: set a random one of 50 characters or "
+            "more, e.g. python -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith("LocMemCache") and "CACHE_URL" not in os.environ:
+        return (
+            "CACHE_URL is not set: the sign-in and write limits need a cache shared by every "
+            "worker, e.g. CACHE_URL=dbcache://django_cache (make serve creates the table)."
+        )
     return None
 
 

@@ -146,6 +146,9 @@ AUTHENTICATION_BACKENDS = [
 # shared address in mind (a whole front desk behind one NAT address); the sign-in throttles in
 # REST_FRAMEWORK below still cap the rate per minute.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Axes masks both in its log lines by default; the address is what investigating an attack needs,
+# and the username (often the patient's name) is masked here and by clinic.log_filters.
+AXES_SENSITIVE_PARAMETERS = ["username"]
 AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 # Attempts while locked are refused without being counted: retrying does not push the end back.

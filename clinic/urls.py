@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -15,7 +16,19 @@ urlpatterns = [
     path("", views.root, name="root"),
     # Before Django's auth URLs: the same sign-in page, with the API's sign-in limits.
     path("accounts/login/", views.ThrottledLoginView.as_view(), name="login"),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Sign-out and the password change page. No "forgot password" pages: the app sends no mail, so
+    # an administrator resets a password (a therapist, for their patient's login).
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     path("home/", views.home, name="home"),
     path("dashboard/", dashboard.dashboard, name="dashboard"),
     path("reports/", reports.clinic_report, name="reports"),

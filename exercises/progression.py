@@ -71,11 +71,13 @@ class Alert:
 
 
 def active_prescriptions_with_state(
-    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime
+    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime, pain_only: bool = False
 ) -> list[Prescription]:
     """Active prescriptions annotated with readiness, recent pain and whether a next stage exists.
 
-    `patient_ids` may be a queryset of patient pks: it then runs as a subquery, not a long list."""
+    `patient_ids` may be a queryset of patient pks: it then runs as a subquery, not a long list.
+    `pain_only` keeps those with an open pain alert, chosen by the database (a clinic-wide list
+    would otherwise build thousands of rows to keep a handful)."""
     # Pain on this side's sets: those on the current prescription, and those that reached the
     # server after it started (a set done offline at the previous stage, synced after the stage
     # changed, was never seen by whoever changed it). Older pain on an ended prescription was
@@ -91,7 +93,7 @@ def active_prescriptions_with_state(
         )
         .order_by("-pain", "-performed_at")
     )
-    return list(
+    prescriptions = (
         Prescription.objects.active()
         .filter(
             patient_id__in=patient_ids if isinstance(patient_ids, QuerySet) else list(patient_ids)
@@ -105,6 +107,9 @@ def active_prescriptions_with_state(
         .select_related("stage", "patient__clinic")
         .order_by("patient_id", "side")
     )
+    if pain_only:
+        prescriptions = prescriptions.filter(recent_max_pain__isnull=False)
+    return list(prescriptions)
 
 
 def alerts_for(

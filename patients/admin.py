@@ -25,8 +25,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
+from patients.audit import record_access
 from patients.clearance import clearance_status
-from patients.models import AccessEvent, ClearanceNote, Clinic, Membership, Patient
+from patients.models import AccessAction, AccessEvent, ClearanceNote, Clinic, Membership, Patient
 from patients.services import (
     clearance_note_record,
     patient_create,
@@ -120,7 +121,38 @@ class AuditedAdmin(SimpleHistoryAdmin):
     simple_history saves a POSTed old version straight through `save_model`, even when its Revert
     button is hidden. That would un-void a set, re-open an ended prescription, edit a recorded
     clearance note or un-discharge a patient past the services, so reverting is refused outright.
+
+    Opening a patient's record here (the patient, a clearance note, a prescription, a stage change,
+    a set) is a view of it like any other, recorded as an access event: the web server's log has
+    no user, and behind a proxy not even the admin's address.
     """
+
+    def patient_of(self, obj: models.Model) -> Patient | None:
+        """The patient whose record `obj` is part of; None for a record of no one patient."""
+        patient = getattr(obj, "patient", None)
+        return patient if isinstance(patient, Patient) else None
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        # Only a GET that showed the record: a POST is a change (in the history) or the form shown
+        # again with its errors; a missing object redirects and showed nothing.
+        if request.method == "GET" and response.status_code == 200:
+            obj = getattr(response, "context_data", {}).get("original")
+            patient = self.patient_of(obj) if obj is not None else None
+            if patient is not None:
+                record_access(
+                    user=request.user,
+                    action=AccessAction.ADMIN_VIEW,
+                    patient=patient,
+                    detail=f"{obj._meta.verbose_name} #{obj.pk}",
+                )
+        return response
 
     def revert_disabled(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return True
@@ -366,6 +398,9 @@ class PatientAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
         return False  # a patient's record is kept: discharge instead
+
+    def patient_of(self, obj: models.Model) -> Patient | None:
+        return obj if isinstance(obj, Patient) else None
 
     @admin.display(description="name", ordering="last_name")
     def full_name(self, obj: Patient) -> str:

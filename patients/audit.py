@@ -1,9 +1,11 @@
 """Recording who read or exported patient data (the other half of the audit trail).
 
 Changes are recorded by django-simple-history on every save; reads and exports leave no row of
-their own, so the pages and downloads that show a patient's record call `record_access` once per
-successful request. Lives in `patients`, the lowest app, so that `exercises` (the FHIR export) and
-`clinic` (pages and reports) can both record.
+their own, so the pages and downloads that show a patient's record (the admin's change pages
+included) call `record_access` once per successful request. So does disabling or enabling a
+patient's login, the one change with no history table to hold it (the user table has none).
+Lives in `patients`, the lowest app, so that `exercises` (the FHIR export) and `clinic` (pages and
+reports) can both record.
 
 One insert and nothing else: no lookups, no `full_clean()` (which would query each foreign key),
 so a page's query count grows by exactly one whatever the data. A refused or failed request shows

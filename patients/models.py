@@ -342,7 +342,11 @@ class ClearanceNote(models.Model):
 
 
 class AccessAction(models.TextChoices):
-    """What someone read or took away. Changes are not here: the history tables record those."""
+    """What someone read or took away, and who cut off or restored a patient's own access.
+
+    Changes to records are not here: the history tables record those. A login's `is_active` is the
+    exception, because the user table has no history of its own (docs/audit.md).
+    """
 
     PATIENT_PAGE = "patient_page", "Viewed the patient page"
     PATIENT_REPORT = "patient_report", "Viewed the progression report"
@@ -351,6 +355,9 @@ class AccessAction(models.TextChoices):
     FHIR_EXPORT = "fhir_export", "Exported the record (FHIR bundle)"
     CLINIC_REPORT_CSV = "clinic_report_csv", "Downloaded a clinic report table (CSV)"
     CLINIC_ACCESS_LOG = "clinic_access_log", "Viewed the clinic's access log"
+    ADMIN_VIEW = "admin_view", "Viewed a record in the admin"
+    LOGIN_DISABLED = "login_disabled", "Disabled the patient's login"
+    LOGIN_ENABLED = "login_enabled", "Enabled the patient's login again"
 
 
 class AccessEventQuerySet(models.QuerySet["AccessEvent"]):
@@ -359,7 +366,8 @@ class AccessEventQuerySet(models.QuerySet["AccessEvent"]):
 
 
 class AccessEvent(models.Model):
-    """One read or export of patient data: who, when, which clinic and patient, what.
+    """One read or export of patient data, or one change to a patient's login (disabled or enabled
+    again): who, when, which clinic and patient, what.
 
     Written only by `patients.audit.record_access` and never changed afterwards; it has no
     simple-history of its own because it is itself the record. `detail` holds only values the

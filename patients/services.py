@@ -13,7 +13,8 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from patients.models import ClearanceNote, Clinic, Patient, WeightBearing
+from patients.audit import record_access
+from patients.models import AccessAction, ClearanceNote, Clinic, Patient, WeightBearing
 
 
 def save_with_history(obj: Model, by: AbstractUser | None, **save_kwargs: Any) -> None:
@@ -172,12 +173,16 @@ def patient_login_create(
 
 
 @transaction.atomic
-def patient_login_set_active(*, patient: Patient, active: bool) -> AbstractUser:
+def patient_login_set_active(*, patient: Patient, active: bool, by: AbstractUser) -> AbstractUser:
     """Disable a patient's login, or enable it again. The account and its history are kept.
 
     Disabled, the login cannot sign in, its web sessions end at their next request (Django refuses
     an inactive user) and its API tokens are revoked (patients/signals.py), so a lost phone or a
     shared password is cut off at once.
+
+    The user table has no history of its own, so who cut the patient off (or let them back in) and
+    when is an access event on the patient: it shows on their history page and in the clinic's
+    access log. Asking for the state the login is already in changes nothing and records nothing.
     """
     if patient.user_id is None:
         raise ValidationError({"username": f"{patient.full_name} has no login to change."})
@@ -185,6 +190,11 @@ def patient_login_set_active(*, patient: Patient, active: bool) -> AbstractUser:
     if user.is_active != active:
         user.is_active = active
         user.save(update_fields=["is_active"])
+        record_access(
+            user=by,
+            action=AccessAction.LOGIN_ENABLED if active else AccessAction.LOGIN_DISABLED,
+            patient=patient,
+        )
     return user
 
 

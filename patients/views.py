@@ -132,7 +132,9 @@ def _login_set_active(request: HttpRequest, patient: Patient) -> HttpResponse:
     if not form.is_valid():
         return HttpResponseBadRequest(" ".join(form.errors["active"]))
     try:
-        services.patient_login_set_active(patient=patient, active=form.cleaned_data["active"])
+        services.patient_login_set_active(
+            patient=patient, active=form.cleaned_data["active"], by=request.user
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("patient-login", pk=patient.pk)

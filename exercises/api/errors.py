@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -21,6 +20,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from exercises.api.parsers import PayloadTooLarge
 from patients.errors import (
     ClearanceRequired,
     DomainError,
@@ -35,18 +35,6 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client waits before retrying after the database was unreachable (503).
 DATABASE_RETRY_AFTER = 1
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "too_large"
-
-    def __init__(self) -> None:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
-        super().__init__(
-            f"The request body is larger than {limit / (1024 * 1024):g} MB: send fewer sets "
-            f"per batch."
-        )
 
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
@@ -113,7 +101,7 @@ def _flatten(detail: Any) -> list[str]:
 
 def database_unavailable(exc: Exception) -> Response:
     """503 for a lost or refused database connection (a restart, a failover, a dropped connection,
-    SQLite busy past its timeout): the request's transaction did not commit, or committed just
+    SQLite busy past its timeout; `is_transient`): the request's transaction did not commit, or committed just
     before the connection went and a retry with the same client_id returns the stored set. Either
     way the app's answer is the same, retry, so it gets a clean JSON 503 with Retry-After instead of
     an HTML 500 page. Django closes the broken connection at the end of the request."""
@@ -129,8 +117,31 @@ def database_unavailable(exc: Exception) -> Response:
     )
 
 
+# SQLSTATE classes and codes after which the same request may well succeed a moment later: a lost
+# connection (08), the server shutting down or starting (57P01-57P03), too many connections
+# (53300), a serialization failure or a deadlock victim (40001, 40P01).
+RETRYABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "40001", "40P01")
+
+
+def is_transient(exc: Exception) -> bool:
+    """Whether a database error is one a retry can cure (the app is told 503, retry) rather than a
+    fault of ours (a missing table, a full disk: a 500 that alerting must see)."""
+    if isinstance(exc, InterfaceError):
+        return True  # the connection was already closed
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    sqlite_error = getattr(cause, "sqlite_errorname", None)
+    if sqlite_error is not None:
+        # SQLite: only another writer holding the lock past the busy timeout.
+        return sqlite_error.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+    sqlstate = getattr(cause, "sqlstate", None)
+    # psycopg: no SQLSTATE means the server never answered, i.e. the connection went.
+    return sqlstate is None or sqlstate.startswith(RETRYABLE_SQLSTATES)
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, OperationalError | InterfaceError):
+    if is_transient(exc):
         return database_unavailable(exc)
     if isinstance(exc, DjangoValidationError):
         code, body = describe(exc)

@@ -6,6 +6,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from exercises.api.errors import is_transient
 from exercises.services import patient_discharge
 from tests.api.helpers import assert_error
 
@@ -97,3 +98,46 @@ def test_a_lost_database_connection_answers_a_clean_503_with_retry_after(
     error = assert_error(response, 503, "service_unavailable")
     assert "try again" in error["message"]
     assert response["Retry-After"] == "1"
+
+
+class _Cause(Exception):
+    """What the database driver raised, as Django wraps it (`__cause__`)."""
+
+    def __init__(self, **attributes):
+        super().__init__("driver error")
+        self.__dict__.update(attributes)
+
+
+def _wrapped(**attributes) -> OperationalError:
+    error = OperationalError("database error")
+    error.__cause__ = _Cause(**attributes)
+    return error
+
+
+@pytest.mark.parametrize(
+    ("attributes", "transient"),
+    [
+        ({"sqlite_errorname": "SQLITE_BUSY"}, True),
+        ({"sqlite_errorname": "SQLITE_LOCKED_SHAREDCACHE"}, True),
+        ({"sqlite_errorname": "SQLITE_ERROR"}, False),  # e.g. no such table: a missing migration
+        ({"sqlite_errorname": "SQLITE_FULL"}, False),
+        ({"sqlstate": None}, True),  # psycopg: the server never answered
+        ({"sqlstate": "08006"}, True),
+        ({"sqlstate": "57P01"}, True),  # the server is shutting down
+        ({"sqlstate": "40P01"}, True),  # chosen as a deadlock victim
+        ({"sqlstate": "53100"}, False),  # disk full
+        ({"sqlstate": "42P01"}, False),  # undefined table (not an OperationalError in psycopg)
+    ],
+)
+def test_only_errors_a_retry_can_cure_answer_503(attributes, transient):
+    assert is_transient(_wrapped(**attributes)) is transient
+
+
+def test_a_database_fault_that_no_retry_cures_stays_a_server_error(patient_client):
+    # A missing table or a full disk must reach Django's 500 handling (and its alerting), not tell
+    # every phone to retry in a second forever.
+    def _disk_full(execute, sql, params, many, context):
+        raise _wrapped(sqlstate="53100")
+
+    with connection.execute_wrapper(_disk_full), pytest.raises(OperationalError):
+        patient_client.get(CHECK_URL)

@@ -17,7 +17,9 @@ from django.utils import timezone
 from clinic.audit import history_context, patient_audit
 from exercises.services import prescription_start, set_void
 from patients.audit import record_access
+from patients.forms import display_name
 from patients.models import AccessAction, AccessEvent
+from patients.services import patient_login_set_active
 from tests.factories import SetLogFactory, UserFactory, stage
 
 
@@ -199,6 +201,47 @@ def test_the_history_page_costs_the_same_queries_for_a_short_or_long_trail(
     assert count_queries(client, history(patient)) <= 13
 
 
+def test_a_login_disabled_and_enabled_shows_who_and_when_among_the_changes(
+    client, therapist, staff, patient
+):
+    patient_login_set_active(patient=patient, active=False, by=therapist)
+    patient_login_set_active(patient=patient, active=True, by=therapist)
+    viewed(patient, staff)
+    client.force_login(staff)
+
+    page = client.get(history(patient)).content.decode()
+
+    shown = [body for _, body in entries(page)]
+    assert "Viewed" in shown[0]
+    enabled, disabled = shown[1], shown[2]
+    assert "Changed" in enabled and "Patient&#x27;s login enabled again" in enabled
+    assert "Changed" in disabled and "Patient&#x27;s login disabled" in disabled
+    assert f'<span class="who">{display_name(therapist)}</span>' in disabled
+    event = AccessEvent.objects.get(action=AccessAction.LOGIN_DISABLED)
+    local = event.at.astimezone(patient.clinic.tzinfo)
+    assert f"{local:%-d %b %Y %H:%M}" in disabled
+
+
+@pytest.mark.parametrize(
+    "show, logins_shown, views_shown",
+    [("", 2, 1), ("changes", 2, 0), ("details", 2, 0), ("views", 0, 1), ("sets", 0, 0)],
+)
+def test_the_history_files_login_changes_with_the_changes(
+    client, therapist, patient, show, logins_shown, views_shown
+):
+    patient_login_set_active(patient=patient, active=False, by=therapist)
+    patient_login_set_active(patient=patient, active=True, by=therapist)
+    viewed(patient, therapist)
+    client.force_login(therapist)
+
+    shown = [
+        body for _, body in entries(client.get(history(patient, f"?show={show}")).content.decode())
+    ]
+
+    assert sum("login" in body for body in shown) == logins_shown
+    assert sum("Patient page" in body for body in shown) == views_shown
+
+
 # -- the clinic's access log ---------------------------------------------------------------------
 
 
@@ -230,6 +273,13 @@ def test_the_care_team_reads_the_clinics_log(request, client, patient, clinic, w
     assert "windows, 2026-01-01 to 2026-01-30" in rows[0]
     assert "Exported the record (FHIR bundle)" in rows[1] and "Maya Lindqvist" in rows[1]
     assert reverse("patient-history", args=[patient.pk]) in rows[1]
+
+
+def test_the_log_lists_who_disabled_a_patients_login(client, patient, therapist, staff):
+    patient_login_set_active(patient=patient, active=False, by=therapist)
+    client.force_login(staff)
+    [row] = log_rows(client.get(LOG).content.decode())
+    assert "Disabled the patient&#x27;s login" in row and "Maya Lindqvist" in row
 
 
 def test_the_log_shows_no_other_clinics_events(client, patient, therapist, outsider):

@@ -9,12 +9,15 @@ import datetime as dt
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from exercises.services import prescription_start
 from patients.audit import record_access
 from patients.models import AccessAction, AccessEvent
+from patients.services import patient_login_set_active
 from tests.api.helpers import client_for
 from tests.factories import SetLogFactory, stage
 
@@ -123,18 +126,130 @@ def test_the_history_filter_is_the_detail_of_its_view(client, scene, therapist):
     assert only_event().detail == "Views and exports only"
 
 
-# -- what is not recorded ------------------------------------------------------------------------
+# -- the htmx partial of the sets ----------------------------------------------------------------
 
 
-def test_paging_the_logs_with_htmx_is_not_a_new_view(client, scene, therapist):
-    client.force_login(therapist)
-    response = client.get(
-        reverse("patient-detail", args=[scene.pk]) + "?page=1",
+def sets_partial(client, patient, query=""):
+    """The sets section alone, as the patient page's pager asks for it (no page load needed)."""
+    return client.get(
+        reverse("patient-detail", args=[patient.pk]) + query,
         HTTP_HX_REQUEST="true",
         HTTP_HX_TARGET="logs",
     )
-    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("who", ["therapist", "staff"])
+def test_the_htmx_partial_of_the_sets_is_a_view_with_the_page_shown(request, client, scene, who):
+    user = request.getfixturevalue(who)
+    SetLogFactory.create_batch(24, prescription=scene.prescriptions.get(), logged_by=user)
+    client.force_login(user)
+
+    response = sets_partial(client, scene, "?page=2")
+
+    assert response.status_code == 200 and "<html" not in response.content.decode()
+    event = only_event()
+    assert (event.user, event.action, event.patient) == (user, AccessAction.PATIENT_PAGE, scene)
+    assert event.detail == "sets, page 2 of 2"
+
+
+def test_the_htmx_partial_names_the_page_it_showed_not_the_one_typed(client, scene, therapist):
+    client.force_login(therapist)
+    assert sets_partial(client, scene, "?page=<b>99</b>").status_code == 200
+    assert only_event().detail == "sets, page 1 of 1"
+
+
+def test_the_htmx_partial_costs_one_insert_however_many_sets(client, scene, therapist):
+    client.force_login(therapist)
+    sets_partial(client, scene)  # the session's first request may write it: not this view's cost
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert sets_partial(client, scene).status_code == 200
+        return [q["sql"] for q in captured]
+
+    few = queries()
+    SetLogFactory.create_batch(45, prescription=scene.prescriptions.get(), logged_by=therapist)
+    many = queries()
+    assert len(few) == len(many)
+    [insert] = [sql for sql in many if sql.startswith("INSERT")]
+    assert "accessevent" in insert
+
+
+@pytest.mark.parametrize("who", ["outsider", "the patient"])
+def test_the_htmx_partial_refuses_an_outsider_and_the_patient_and_records_nothing(
+    request, client, scene, who
+):
+    user = request.getfixturevalue("outsider") if who == "outsider" else scene.user
+    client.force_login(user)
+    assert sets_partial(client, scene).status_code == 404
     assert not AccessEvent.objects.exists()
+
+
+def test_the_htmx_partial_sends_anonymous_users_to_sign_in(client, scene):
+    assert sets_partial(client, scene).status_code == 302
+    assert not AccessEvent.objects.exists()
+
+
+# -- a patient's login disabled or enabled again ---------------------------------------------------
+
+
+def login_page(patient):
+    return reverse("patient-login", args=[patient.pk])
+
+
+def test_disabling_and_enabling_a_login_records_who_and_when(client, scene, therapist, clinic):
+    client.force_login(therapist)
+    before = timezone.now()
+
+    assert client.post(login_page(scene), {"active": "0"}).status_code == 302
+    assert client.post(login_page(scene), {"active": "1"}).status_code == 302
+
+    enabled, disabled = AccessEvent.objects.newest_first()
+    assert [disabled.action, enabled.action] == [
+        AccessAction.LOGIN_DISABLED,
+        AccessAction.LOGIN_ENABLED,
+    ]
+    for event in (disabled, enabled):
+        assert (event.user, event.username, event.patient, event.clinic) == (
+            therapist,
+            therapist.username,
+            scene,
+            clinic,
+        )
+        assert before <= event.at <= timezone.now()
+        assert event.detail == ""  # never the username: it often holds the patient's name
+
+
+def test_asking_for_the_state_a_login_is_in_records_nothing(client, scene, therapist):
+    client.force_login(therapist)
+    client.post(login_page(scene), {"active": "1"})  # already enabled
+    assert not AccessEvent.objects.exists()
+    patient_login_set_active(patient=scene, active=False, by=therapist)
+    patient_login_set_active(patient=scene, active=False, by=therapist)
+    assert AccessEvent.objects.count() == 1
+
+
+def test_a_refused_login_change_records_nothing(client, scene, staff, outsider):
+    client.force_login(staff)
+    assert client.post(login_page(scene), {"active": "0"}).status_code == 403
+    client.force_login(outsider)
+    assert client.post(login_page(scene), {"active": "0"}).status_code == 404
+    client.force_login(scene.user)
+    assert client.post(login_page(scene), {"active": "0"}).status_code == 404
+    scene.user.refresh_from_db()
+    assert scene.user.is_active
+    assert not AccessEvent.objects.exists()
+
+
+def test_a_login_change_needs_to_know_who_made_it(scene):
+    # `by` has no default: a change nobody is named for would leave the trail silent.
+    with pytest.raises(TypeError):
+        patient_login_set_active(patient=scene, active=False)  # type: ignore[call-arg]
+    scene.user.refresh_from_db()
+    assert scene.user.is_active
+
+
+# -- what is not recorded ------------------------------------------------------------------------
 
 
 def test_the_page_shown_again_after_a_refused_action_is_not_a_new_view(client, scene, therapist):

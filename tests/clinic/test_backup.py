@@ -7,10 +7,12 @@ as it would in production; run this file with DATABASE_URL set to cover PostgreS
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import stat
 import uuid
-from io import StringIO
+from collections.abc import Callable
+from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.core.management.color import no_style
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from clinic import backup
 from clinic.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_checksum
-from exercises.models import Ladder, SetLog, Source, Stage
+from exercises.models import Ladder, Prescription, SetLog, Source, Stage, StageChange
 from exercises.services import (
     patient_discharge,
     prescription_advance,
@@ -41,6 +44,7 @@ from patients.audit import record_access
 from patients.models import (
     AccessAction,
     AccessEvent,
+    ClearanceNote,
     Clinic,
     Decision,
     Membership,
@@ -50,8 +54,10 @@ from patients.models import (
 from patients.services import patient_update
 from tests.factories import (
     PASSWORD,
+    ClinicFactory,
     MembershipFactory,
     PatientFactory,
+    PrescriptionFactory,
     UserFactory,
     record_clearance,
     stage,
@@ -177,6 +183,23 @@ def rewrite_header(path: Path, **changes: Any) -> None:
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
+def tamper(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Edit the rows as someone who knows the format would: counts and checksums recomputed, so
+    only the import's own checks stand between the file and the database."""
+    header, body = split(path)
+    lines = edit([json.loads(line) for line in body.splitlines()])
+    new_body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    counts = dict.fromkeys(header["counts"], 0)
+    for line in lines:
+        counts[line["model"]] += 1
+    path.write_bytes(json.dumps(header).encode() + b"\n" + new_body)
+    rewrite_header(path, counts=counts, body_sha256=hashlib.sha256(new_body).hexdigest())
+
+
+def row_of(lines: list[dict[str, Any]], model: str) -> dict[str, Any]:
+    return next(line for line in lines if line["model"] == model)
+
+
 def rows(clinic_id: int) -> dict[str, list[dict[str, Any]]]:
     """Every row of the clinic, model by model, as the database returns it (not as the file
     writes it): the comparison does not trust the exporter's encoding."""
@@ -222,6 +245,38 @@ def row_counts() -> dict[str, int]:
     return {m._meta.label_lower: m._default_manager.count() for m in apps.get_models()}
 
 
+def clinic_row_counts(clinic_id: int) -> dict[str, int]:
+    """The clinic's rows per table, counted in plain SQL that knows nothing of the exporter's
+    selections: a selection that missed rows would drop them from the file and from a comparison
+    made with it alike, but not from these counts."""
+    patients = "SELECT id FROM patients_historicalpatient WHERE clinic_id = %(c)s"
+    of_patient = "patient_id IN (SELECT id FROM patients_patient WHERE clinic_id = %(c)s)"
+    of_any_patient = f"patient_id IN ({patients})"  # deleted patients' history too
+    where = {
+        Clinic: "id = %(c)s",
+        Membership: "clinic_id = %(c)s",
+        Patient: "clinic_id = %(c)s",
+        ClearanceNote: of_patient,
+        Prescription: of_patient,
+        StageChange: of_patient,
+        SetLog: of_patient,
+        AccessEvent: "clinic_id = %(c)s",
+        Membership.history.model: "clinic_id = %(c)s",
+        Patient.history.model: "clinic_id = %(c)s",
+        ClearanceNote.history.model: of_any_patient,
+        Prescription.history.model: of_any_patient,
+        StageChange.history.model: of_any_patient,
+        SetLog.history.model: of_any_patient,
+    }
+    counts = {}
+    with connection.cursor() as cursor:
+        for model, condition in where.items():
+            table = model._meta.db_table
+            cursor.execute(f"SELECT count(*) FROM {table} WHERE {condition}", {"c": clinic_id})
+            counts[model._meta.label_lower] = cursor.fetchone()[0]
+    return counts
+
+
 # --- the round trip -----------------------------------------------------------------------------
 
 
@@ -245,6 +300,8 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     )
     build_other_clinic(other_clinic, outsider)
     before = rows(clinic.pk)
+    counted_before = clinic_row_counts(clinic.pk)
+    assert all(counted_before.values()), "every table has rows of the clinic"
     members = {"thera", "colleague", "staffer", "maya", "omar"}
     assert {u["username"] for u in before["auth.user"]} == members | {"admin", "leaver"}
     assert all(before[part.label] for part in PARTS if not part.reference), "every part has rows"
@@ -255,6 +312,14 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     output = import_(first)
 
     assert "Imported clinic 'riverside'" in output
+    # Table by table, counted without the exporter's selections: every row of the clinic came
+    # back, and nothing else is in the database (but the tables a migrated database starts with).
+    after = {
+        k: v
+        for k, v in row_counts().items()
+        if v and k not in {m._meta.label_lower for m in SEEDED}
+    }
+    assert after == {**counted_before, "auth.user": len(members | {"admin", "leaver"})}
     # Model by model, history included: the same rows, the same ids, the same times.
     assert rows(clinic.pk) == as_restored(before, members)
     assert Clinic.objects.get().slug == "riverside"  # and nothing of the other clinic
@@ -292,6 +357,16 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     assert new.history.get().history_id > max(
         r["history_id"] for r in before["exercises.historicalsetlog"]
     )
+    # Nor the id of an object deleted before the export (the therapist who left), whose history
+    # came along: a new membership with it would inherit that history.
+    deleted_ids = {r["id"] for r in before["patients.historicalmembership"]} - {
+        r["id"] for r in before["patients.membership"]
+    }
+    assert deleted_ids
+    for _ in range(3):
+        newcomer = MembershipFactory(clinic=Clinic.objects.get())
+        assert newcomer.pk > max(deleted_ids)
+        assert newcomer.history.count() == 1
 
 
 def test_importing_writes_no_history_rows_of_its_own(tmp_path, patient, therapist):
@@ -510,3 +585,196 @@ def test_import_keeps_this_databases_ladder_wording_and_says_so(exported):
     assert Clinic.objects.get().slug == "riverside"
     assert AccessEvent.objects.count() == 1
     assert Membership.objects.count() == 1
+
+
+# --- a file whose rows reach beyond its clinic: edited, with recomputed checksums ---------------
+
+# Far above the ids the tests create, so the target's other clinic never collides with the file.
+ELSEWHERE = 90_000
+
+
+@pytest.fixture
+def target_with_another_clinic(exported) -> dict[str, Any]:
+    """The target server already runs another clinic, with a therapist, a patient and a
+    prescription: what an edited file must not reach."""
+    empty_database()
+    hillcrest = ClinicFactory(id=ELSEWHERE, slug="hillcrest", name="Hillcrest Rehab")
+    outsider = MembershipFactory(
+        id=ELSEWHERE, clinic=hillcrest, user=UserFactory(id=ELSEWHERE, username="outsider")
+    ).user
+    zoe = PatientFactory(id=ELSEWHERE, clinic=hillcrest, primary_therapist=outsider)
+    rx = PrescriptionFactory(id=ELSEWHERE, patient=zoe, prescribed_by=outsider)
+    # Their history rows would take the ids the file's history rows have: collisions the import
+    # already refuses, which would hide the check under test.
+    for model in (Membership, Patient, Prescription):
+        model.history.all().delete()
+    return {"clinic": hillcrest, "user": outsider, "patient": zoe, "prescription": rx}
+
+
+def test_import_refuses_a_membership_in_another_clinic(exported, target_with_another_clinic):
+    """The file's therapist would become a member of the clinic already on this server."""
+
+    def add_membership(lines):
+        membership = row_of(lines, "patients.membership")
+        extra = {**membership, "pk": 777, "fields": {**membership["fields"], "clinic": ELSEWHERE}}
+        return [*lines, extra]
+
+    tamper(exported, add_membership)
+    refused(
+        exported,
+        r"The file's patients\.membership 777 belongs to clinic id 90000, not to the file's "
+        r"clinic 'riverside' \(id \d+\)\. .*Nothing was imported\.",
+    )
+    assert not Membership.objects.filter(clinic_id=ELSEWHERE).exclude(pk=ELSEWHERE).exists()
+
+
+def test_import_refuses_a_patient_of_another_clinic(exported, target_with_another_clinic):
+    def move_patient(lines):
+        row_of(lines, "patients.patient")["fields"]["clinic"] = ELSEWHERE
+        return lines
+
+    tamper(exported, move_patient)
+    refused(exported, r"The file's patients\.patient \d+ belongs to clinic id 90000")
+
+
+def test_import_refuses_history_in_another_clinic(exported, target_with_another_clinic):
+    def move_history(lines):
+        row_of(lines, "patients.historicalmembership")["fields"]["clinic"] = ELSEWHERE
+        return lines
+
+    tamper(exported, move_history)
+    refused(exported, r"The file's patients\.historicalmembership \d+ belongs to clinic id 90000")
+
+
+def test_import_refuses_a_set_logged_for_another_clinics_patient(
+    exported, target_with_another_clinic
+):
+    def log_for_zoe(lines):
+        row_of(lines, "exercises.setlog")["fields"]["patient"] = ELSEWHERE
+        return lines
+
+    tamper(exported, log_for_zoe)
+    refused(
+        exported,
+        r"The file's exercises\.setlog \d+ points at patients\.patient 90000 \(field "
+        r"'patient'\), which is not among the file's rows",
+    )
+    assert SetLog.objects.count() == 0
+
+
+def test_import_refuses_a_set_on_another_clinics_prescription(exported, target_with_another_clinic):
+    rx = target_with_another_clinic["prescription"]
+
+    def log_on_zoes_prescription(lines):
+        row_of(lines, "exercises.setlog")["fields"]["prescription"] = rx.pk
+        return lines
+
+    tamper(exported, log_on_zoes_prescription)
+    refused(exported, rf"exercises\.setlog \d+ points at exercises\.prescription {rx.pk}")
+
+
+def test_import_refuses_history_naming_another_clinics_patient(
+    exported, target_with_another_clinic
+):
+    def history_for_zoe(lines):
+        row_of(lines, "exercises.historicalsetlog")["fields"]["patient"] = ELSEWHERE
+        return lines
+
+    tamper(exported, history_for_zoe)
+    refused(exported, r"exercises\.historicalsetlog \d+ points at patients\.patient 90000")
+
+
+def test_import_refuses_history_added_to_another_clinics_patient(
+    exported, target_with_another_clinic
+):
+    """A history row of the file's clinic, but for an object id that is the other clinic's
+    patient here: that patient's history page would show it."""
+
+    def graft_history(lines):
+        history = row_of(lines, "patients.historicalpatient")
+        extra = {**history, "pk": 777, "fields": {**history["fields"], "id": ELSEWHERE}}
+        return [*lines, extra]
+
+    tamper(exported, graft_history)
+    refused(
+        exported,
+        r"The file's patients\.historicalpatient 777 is history of patients\.patient 90000, "
+        r"which is in this database and not in the file",
+    )
+
+
+def test_import_refuses_a_login_that_is_a_user_already_here(exported, target_with_another_clinic):
+    """The file's patient would sign in as the other clinic's therapist, or the reverse."""
+
+    def take_over_login(lines):
+        row_of(lines, "patients.patient")["fields"]["user"] = ELSEWHERE
+        return lines
+
+    tamper(exported, take_over_login)
+    refused(exported, r"patients\.patient \d+ points at auth\.user 90000 \(field 'user'\)")
+
+
+def test_import_strips_staff_and_superuser_status_from_an_edited_file(exported):
+    def promote(lines):
+        for line in lines:
+            if line["model"] == "auth.user":
+                line["fields"].update(is_superuser=True, is_staff=True)
+        return lines
+
+    tamper(exported, promote)
+    empty_database()
+
+    output = import_(exported)
+
+    assert "Imported clinic 'riverside'" in output
+    assert "staff and superuser status removed from thera, maya" in output
+    assert not User.objects.filter(is_superuser=True).exists()
+    assert not User.objects.filter(is_staff=True).exists()
+
+
+def test_a_member_who_was_an_admin_there_comes_back_without_admin_rights(
+    tmp_path, clinic, therapist, staff
+):
+    User.objects.filter(pk=therapist.pk).update(is_superuser=True, is_staff=True)
+    User.objects.filter(pk=staff.pk).update(is_staff=True)
+    path = export("riverside", tmp_path / "x.jsonl")
+    empty_database()
+
+    output = import_(path)
+
+    assert "staff and superuser status removed from thera, staffer." in output
+    thera = User.objects.get(username="thera")
+    assert (thera.is_superuser, thera.is_staff, thera.is_active) == (False, False, True)
+    assert not User.objects.get(username="staffer").is_staff
+    assert authenticate(username="thera", password=PASSWORD) == thera
+    assert thera.memberships.get().clinic.slug == "riverside"  # the clinic role stays
+
+
+def test_an_import_without_admins_says_nothing_about_admin_rights(exported):
+    empty_database()
+    assert "admin rights" not in import_(exported)
+
+
+# --- the export's snapshot ----------------------------------------------------------------------
+
+
+# `reseed_after_flush` before `transactional_db`: it puts the ladder back after the final flush.
+def test_the_export_reads_one_snapshot_without_holding_the_write_lock(
+    reseed_after_flush, transactional_db, clinic, patient
+):
+    """On SQLite every other transaction takes the write lock at BEGIN (IMMEDIATE); the export
+    only reads, so it must not, or every set logged during an export would wait for it."""
+    with CaptureQueriesContext(connection) as queries:
+        backup.clinic_export(slug="riverside", out=BytesIO())
+    first = queries.captured_queries[0]["sql"]
+    if connection.vendor == "sqlite":
+        assert first == "BEGIN DEFERRED"
+        # Only the export's own transaction: the next one is IMMEDIATE again.
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            Clinic.objects.count()
+        assert queries.captured_queries[0]["sql"] == "BEGIN IMMEDIATE"
+    else:
+        # The isolation level must come first in the transaction (psycopg's BEGIN aside).
+        assert next(q["sql"] for q in queries.captured_queries[:2] if q["sql"] != "BEGIN") == (
+            "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+        )

@@ -210,6 +210,32 @@ def test_make_serve_refuses_development_settings_in_one_line():
     )
 
 
+@pytest.mark.parametrize(
+    ("env", "reason"),
+    [
+        (
+            {"SECRET_KEY": "dev-only-not-secret-clamshell-clinic"},
+            "SECRET_KEY is the development key",
+        ),
+        ({"SECRET_KEY": "short-but-not-empty"}, "SECRET_KEY is the development key or too weak"),
+        ({"SECRET_KEY": "a" * 60}, "too weak"),
+        ({"CACHE_URL": None}, "CACHE_URL is not set"),
+    ],
+    ids=["development key", "short key", "one repeated character", "no shared cache"],
+)
+def test_make_serve_refuses_a_weak_key_or_a_per_process_cache(env, reason):
+    # check --deploy only warns of a weak key, and cannot know that gunicorn runs several workers.
+    chosen = {**PRODUCTION, "CACHE_URL": "dbcache://django_cache", **env}
+    result = _run("-m", "clinic.preflight", **{k: v for k, v in chosen.items() if v is not None})
+    assert result.returncode == 1
+    assert reason in result.stderr
+
+
+def test_make_serve_accepts_production_settings():
+    result = _run("-m", "clinic.preflight", **PRODUCTION, CACHE_URL="dbcache://django_cache")
+    assert result.returncode == 0, result.stderr
+
+
 # --- The headers, with the production values -------------------------------------------------------
 
 

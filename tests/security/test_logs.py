@@ -224,3 +224,17 @@ def test_the_sql_log_is_never_written(log_output: io.StringIO, patient: Patient)
     Patient.objects.filter(first_name=patient.first_name).count()
     assert patient.first_name not in log_output.getvalue()
     assert "SELECT" not in log_output.getvalue()
+
+
+def test_a_real_failed_sign_in_logs_the_address_but_not_the_username(
+    log_output: io.StringIO, patient: Patient
+) -> None:
+    Client().post(
+        "/accounts/login/",
+        {"username": patient.user.username, "password": "not-the-password-at-all"},
+        REMOTE_ADDR="10.0.0.7",
+    )
+    [line] = [line for line in log_output.getvalue().splitlines() if "New login failure" in line]
+    assert f'"{patient.user.username}"' not in line
+    assert "username: [redacted]" in line
+    assert '"10.0.0.7"' in line

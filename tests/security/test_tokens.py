@@ -95,7 +95,7 @@ def test_a_therapist_disables_a_login_and_the_phone_is_signed_out(
 def test_the_login_page_shows_the_state_and_the_button(client, therapist, patient):
     client.force_login(therapist)
     assert "Disable the login" in client.get(login_page(patient)).content.decode()
-    patient_login_set_active(patient=patient, active=False)
+    patient_login_set_active(patient=patient, active=False, by=therapist)
     page = client.get(login_page(patient)).content.decode()
     assert "(<strong>disabled</strong>)" in page
     assert "Enable the login" in page
@@ -178,4 +178,37 @@ def test_unticking_active_in_the_admins_user_form_revokes_the_token(admin_client
 def test_saving_an_active_user_keeps_their_token(patient, phone):
     patient.user.first_name = "Maya"
     patient.user.save()
+    assert phone.get(ME).status_code == 200
+
+
+# -- a new password ---------------------------------------------------------------------------------
+
+NEW_PASSWORD = "a-new-long-passphrase-42"
+
+
+def test_a_new_password_revokes_the_token(patient, phone):
+    # Whoever knew the old password may hold a token: a reset must shut them out too.
+    patient.user.set_password(NEW_PASSWORD)
+    patient.user.save()
+    assert_revoked(phone)
+
+
+def test_the_admins_password_form_revokes_the_token(admin_client, patient, phone):
+    url = reverse("admin:auth_user_password_change", args=[patient.user.pk])
+    response = admin_client.post(
+        url, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"}
+    )
+    assert response.status_code == 302, response.context["form"].errors
+    assert_revoked(phone)
+
+
+def test_signing_in_again_does_not_revoke_the_other_devices_token(patient, phone):
+    # Signing in writes last_login on the user; that is no new password.
+    second = Client()
+    response = second.post(
+        TOKEN_URL,
+        {"username": patient.user.username, "password": PASSWORD},
+        content_type="application/json",
+    )
+    assert response.status_code == 200
     assert phone.get(ME).status_code == 200

@@ -80,10 +80,6 @@ GRANTS: dict[str, list[Grant]] = {
     "root": [grant(EVERYONE, "GET")],
     "login": [grant(EVERYONE, "GET", "POST")],
     "logout": [grant(EVERYONE, "POST")],
-    "password_reset": [grant(EVERYONE, "GET", "POST")],
-    "password_reset_done": [grant(EVERYONE, "GET")],
-    "password_reset_confirm": [grant(EVERYONE, "GET", "POST")],
-    "password_reset_complete": [grant(EVERYONE, "GET")],
     "admin:login": [grant(EVERYONE, "GET", "POST")],
     # Signing out is harmless; the admin sends non-staff to its index, which refuses them.
     "admin:logout": [grant(EVERYONE, "GET", "POST")],
@@ -441,7 +437,7 @@ def test_the_sweep_sees_every_kind_of_url() -> None:
     keys = {route.key for route in ROUTES}
     for expected in (
         "root",
-        "password_reset_confirm",
+        "password_change",
         "patient-edit",
         "patient-set-void",
         "api-sets-batch",

@@ -1,7 +1,8 @@
 """`manage.py import_clinic FILE`: restore a clinic written by `export_clinic`.
 
 Only into a database without that clinic and its users (a new server, or one where the clinic was
-lost); it refuses anything else and writes nothing then. See docs/backups.md.
+lost); it refuses anything else, including a file whose rows reach beyond its clinic, and writes
+nothing then. It never grants staff or superuser status. See docs/backups.md.
 """
 
 from __future__ import annotations
@@ -36,6 +37,15 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         for warning in summary.warnings:
             self.stderr.write(self.style.WARNING(warning))
+        if summary.privileges_removed:
+            # Said even at -v 0: someone may be waiting for admin rights that did not come back.
+            self.stderr.write(
+                self.style.WARNING(
+                    "An import never grants admin rights: staff and superuser status removed "
+                    f"from {', '.join(summary.privileges_removed)}. Grant them again on this "
+                    "server if they should have them (by a superuser of this server, in the admin)."
+                )
+            )
         if options["verbosity"] > 0:
             clinic = summary.header["clinic"]
             self.stdout.write(
