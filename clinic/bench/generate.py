@@ -52,6 +52,10 @@ DEFAULT_SEED = 2011  # Boren et al. 2011, the source of the ladder.
 # Every generated user (therapists, staff, patients) signs in with this password.
 PASSWORD = "bench-password"
 USERNAME_PREFIX = "bench-"
+# Generated clinics are `bench-01`, `bench-02`…: the bench measures and writes only into these, and
+# refuses to wipe a database holding any other clinic (clinic/bench/database.py).
+CLINIC_SLUG_PREFIX = "bench-"
+GENERATED_SLUG = r"^bench-[0-9]+$"
 LADDER_SLUG = "hip-clamshell"
 # Rows per bulk write: large enough that per-statement overhead vanishes, small enough for memory.
 CHUNK_ROWS = 50_000
@@ -728,6 +732,30 @@ def generate_network(
     """
     now = now or dt.datetime.now(dt.UTC)
     counts = Counts()
+    relax_sync = connection.vendor == "sqlite" and not connection.in_atomic_block
+    if relax_sync:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            synchronous = cursor.fetchone()[0]
+            # A bench database is rebuilt, never recovered: no need to sync every chunk to disk.
+            cursor.execute("PRAGMA synchronous = OFF")
+    try:
+        return _generate(size, seed=seed, now=now, progress=progress, counts=counts)
+    finally:
+        if relax_sync:
+            # The same connection then times the pages: with the setting the app runs with.
+            with connection.cursor() as cursor:
+                cursor.execute(f"PRAGMA synchronous = {int(synchronous)}")
+
+
+def _generate(
+    size: Size,
+    *,
+    seed: int,
+    now: dt.datetime,
+    progress: Callable[[int], None] | None,
+    counts: Counts,
+) -> Counts:
     user_model = get_user_model()
     stages = dict(Stage.objects.filter(ladder__slug=LADDER_SLUG).values_list("number", "pk"))
     if not stages:
@@ -742,10 +770,6 @@ def generate_network(
     uuid_out: Callable[[int], Any] = (
         (lambda n: uuid.UUID(int=n)) if native_uuid else (lambda n: f"{n:032x}")
     )
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        with connection.cursor() as cursor:
-            # A bench database is rebuilt, never recovered: no need to sync every chunk to disk.
-            cursor.execute("PRAGMA synchronous = OFF")
 
     rng = random.Random(seed)
     sizes = clinic_sizes(size.patients, size.clinics, size.skew)
@@ -756,7 +780,15 @@ def generate_network(
         pk = ids.take(Clinic)
         tz_name = ZONES[i % len(ZONES)]
         clinic_rows.append(
-            (pk, f"Bench clinic {i + 1:02d}", f"bench-{i + 1:02d}", tz_name, 20, 3, now)
+            (
+                pk,
+                f"Bench clinic {i + 1:02d}",
+                f"{CLINIC_SLUG_PREFIX}{i + 1:02d}",
+                tz_name,
+                20,
+                3,
+                now,
+            )
         )
         info = ClinicInfo(pk, zoneinfo.ZoneInfo(tz_name), [], n_patients)
         for role, count in ((Role.THERAPIST.value, n_therapists), (Role.STAFF.value, 1)):

@@ -20,8 +20,10 @@ The spec (JSON on stdin):
 - `record_sets` (default false): add every set's client_id, the statuses of its attempts and the
   id the server answered with; `raw` (default false): add every attempt's latency.
 
-The result (JSON on stdout): counts, throughput, latency percentiles (per attempt), statuses, the
-acknowledged client_ids (a 200 or 201 answer to a set), and up to five error samples.
+The result (JSON on stdout): counts (requests sent against those planned, and whether the time
+limit cut the run short), throughput, latency percentiles (per attempt), statuses, the
+acknowledged client_ids (a 200 or 201 answer to a set) and the unacknowledged ones (sent, but the
+client saw no success), and up to five error samples.
 """
 
 from __future__ import annotations
@@ -201,10 +203,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     attempts = [a for o in outcomes for a in o.attempts]
     latencies = sorted(a.latency_ms for a in attempts)
     failures = [o for o in outcomes if not o.ok]
+    planned = int(spec["requests"])
     result: dict[str, Any] = {
         "endpoint": spec["endpoint"],
         "threads": int(spec["threads"]),
+        "planned": planned,
         "requests": len(outcomes),
+        # The time limit ended the run before every planned request was sent.
+        "cut_short": len(outcomes) < planned,
         "attempts": len(attempts),
         "retries": len(attempts) - len(outcomes),
         "errors": len(failures),
@@ -216,6 +222,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         "max_ms": _round(latencies[-1] if latencies else None),
         "statuses": dict(Counter(str(a.status) for a in attempts)),
         "acknowledged": [o.client_id for o in outcomes if o.ok and o.client_id],
+        # Every set sent, answered or not: a set stored for a request that failed must show too.
+        "unacknowledged": [o.client_id for o in outcomes if not o.ok and o.client_id],
         "error_samples": [
             {"status": a.status, "body": a.body[:300].decode(errors="replace")}
             for a in attempts

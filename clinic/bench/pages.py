@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from clinic import clinic_report
 from clinic.bench.floor import report_floor
+from clinic.bench.generate import GENERATED_SLUG
 from clinic.reports import DEFAULT_DAYS
 from exercises.models import SetLog
 from patients.models import Clinic, Membership, Patient, Role
@@ -109,7 +110,7 @@ def cast_at(clinic: Clinic) -> Cast:
 
 def smallest_and_largest() -> tuple[Clinic, Clinic]:
     clinics = list(
-        Clinic.objects.filter(slug__startswith="bench-")
+        Clinic.objects.filter(slug__regex=GENERATED_SLUG)
         .annotate(n=Count("patients"))
         .order_by("n", "pk")
     )
@@ -215,43 +216,72 @@ def measure_pages(*, repeats: int) -> dict[str, Any]:
 
 
 def measure_floor(*, repeats: int) -> dict[str, Any]:
-    """Measurement b: the clinic report at the largest clinic vs one hand-written SQL query that
-    computes the same figures (clinic.bench.floor), and the figures alone without the page."""
+    """Measurement b: the clinic report at the largest clinic vs one hand-written SQL statement
+    that computes the same figures (clinic.bench.floor), and the figures alone without the page.
+
+    Each timed call gets a Scope of its own: the scope keeps what it read (`Scope.logged_days`,
+    the report's largest read), so a reused one would time that read only once."""
+    from clinic.reports import build_report
+
     _, large_clinic = smallest_and_largest()
     cast = cast_at(large_clinic)
     visitor = Visitor()
     url = f"/reports/?clinic={large_clinic.pk}"
-    now = timezone.now()
-    last = large_clinic.local_date(now)
-    scope = clinic_report.Scope(
-        clinic=large_clinic, first=last - dt.timedelta(days=DEFAULT_DAYS - 1), last=last, now=now
-    )
+
+    def scope() -> clinic_report.Scope:
+        # The page's default range (the last 30 days ending today), at the moment of the call.
+        now = timezone.now()
+        last = large_clinic.local_date(now)
+        return clinic_report.Scope(
+            clinic=large_clinic,
+            first=last - dt.timedelta(days=DEFAULT_DAYS - 1),
+            last=last,
+            now=now,
+        )
 
     def floor() -> float:
+        fresh = scope()
         started = time.perf_counter()
-        report_floor(scope)
+        report_floor(fresh)
         return time.perf_counter() - started
 
     def figures() -> float:
-        from clinic.reports import build_report
-
+        fresh = scope()
         started = time.perf_counter()
         with timezone.override(large_clinic.tzinfo):
-            build_report(scope)
+            build_report(fresh)
         return time.perf_counter() - started
 
     t_page, t_floor = _interleaved(lambda: visitor.timed(cast.staff, url), floor, repeats=repeats)
-    t_figures, t_floor2 = _interleaved(figures, floor, repeats=repeats)
+    t_figures, t_floor_figures = _interleaved(figures, floor, repeats=repeats)
     ratio = t_page / t_floor
-    rows = report_floor(scope)
+    figures_ratio = t_figures / t_floor_figures
+    rows = report_floor(scope())
+    # The floor is a lower bound only if the report's work cannot be done in less: on SQLite
+    # the per-set clinic day is a Python function for both, so the floor may come out slower.
+    lower_bound = t_floor <= t_page and t_floor_figures <= t_figures
     return {
         "clinic": cast.describe(),
         "page_ms": _ms(t_page),
-        "figures_ms": _ms(t_figures),
         "floor_ms": _ms(t_floor),
+        "figures_ms": _ms(t_figures),
+        # The floor timed again, interleaved with the figures: what figures_ratio divides by.
+        "floor_figures_ms": _ms(t_floor_figures),
         "floor_rows": len(rows),
         "ratio": round(ratio, 2),
-        "figures_ratio": round(t_figures / t_floor2, 2),
+        "figures_ratio": round(figures_ratio, 2),
         "target": FLOOR_RATIO_TARGET,
-        "met": ratio <= FLOOR_RATIO_TARGET,
+        "floor_is_lower_bound": lower_bound,
+        "note": None if lower_bound else floor_note(connection.vendor),
+        "met": lower_bound and ratio <= FLOOR_RATIO_TARGET,
     }
+
+
+def floor_note(vendor: str) -> str:
+    """Why the floor was slower than the report it bounds."""
+    if vendor == "sqlite":
+        return (
+            "floor not a lower bound on SQLite: the per-set time-zone conversion is a Python "
+            "function there, paid by the floor as by the report"
+        )
+    return f"floor not a lower bound on {vendor}: the hand-written statement was slower"

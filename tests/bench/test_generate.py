@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from django.db.models import Count, F, Q
 
 from clinic.bench.generate import PASSWORD, SIZES, clinic_sizes, generate_network
@@ -80,3 +81,18 @@ def test_the_network_has_the_shape_the_reports_need(network):
 def test_the_command_refuses_a_database_that_already_holds_a_network(network):
     with pytest.raises(CommandError, match="already holds a generated network"):
         call_command("generate_network", size="tiny", verbosity=0)
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="an SQLite setting")
+def test_it_gives_the_connection_back_with_its_sync_setting(transactional_db):
+    # Generation turns syncing off for speed; the same connection then times the pages, which
+    # must run as the app does.
+    def synchronous():
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            return cursor.fetchone()[0]
+
+    before = synchronous()
+    assert before != 0
+    generate_network(SIZES["tiny"])
+    assert synchronous() == before

@@ -5,8 +5,10 @@
     manage.py bench                        # measure again on the network already generated
 
 Prints a table and writes the results as JSON (`--json`, default bench-results.json). It runs on
-the configured database: `make bench` points DATABASE_URL at bench.sqlite3 unless one is given;
-`--fresh` refuses any database whose name does not contain "bench" (clinic/bench/database.py).
+the configured database: `make bench` points DATABASE_URL at bench.sqlite3 unless one is given.
+`--fresh` refuses any database whose name does not contain "bench", or that holds a clinic the
+generator did not write, or tables without the bench's marker; without `--fresh`, it refuses to
+measure on a database a bench rebuild did not build (clinic/bench/database.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from django.db import connection
 from django.utils import timezone
 
 from clinic.bench import database
-from clinic.bench.generate import SIZES
+from clinic.bench.generate import GENERATED_SLUG, SIZES
 from clinic.bench.pages import measure_floor, measure_pages
 from patients.models import Clinic
 
@@ -67,7 +69,12 @@ class Command(BaseCommand):
             t = time.perf_counter()
             call_command("generate_network", size=size, stdout=self.stdout, verbosity=1)
             results["generate_s"] = round(time.perf_counter() - t, 1)
-        if not Clinic.objects.filter(slug__startswith="bench-").exists():
+        try:
+            # The API part writes sets and tokens: only ever into a bench database.
+            database.require_bench_database()
+        except database.NotABenchDatabase as exc:
+            raise CommandError(str(exc)) from exc
+        if not Clinic.objects.filter(slug__regex=GENERATED_SLUG).exists():
             raise CommandError("No generated network in this database: run with --fresh.")
 
         repeats = options["repeats"] or REPEATS[size]
@@ -123,19 +130,28 @@ def render_table(results: dict[str, Any]) -> str:
         f"{f['ratio']:>8}{'≤' + str(f['target']):>8}{'':>10}  {_mark(f['met'])}"
     )
     lines.append(
-        f"{'   SQL floor → figures, no page':<34}{f['floor_ms']:>10}{f['figures_ms']:>10}"
+        f"{'   SQL floor → figures, no page':<34}{f['floor_figures_ms']:>10}{f['figures_ms']:>10}"
         f"{f['figures_ratio']:>8}"
     )
+    if f.get("note"):
+        lines.append(f"   {f['note']}")
     api = results.get("api")
     if api is None:
         lines.append("c. API load: not available" if "api" in results else "")
     else:
         for name in ("log_set", "trivial"):
             block = api.get(name) or {}
+            stored = (
+                f", acknowledged {block.get('acknowledged')}, stored {block['stored']} "
+                f"({block.get('stored_unacknowledged')} of them unacknowledged)"
+                if block.get("stored") is not None
+                else ""
+            )
             lines.append(
                 f"{'c. API ' + name:<34}{block.get('throughput_rps', '-'):>10} rps  "
+                f"{block.get('requests', '-')}/{block.get('planned', '-')} requests, "
                 f"p50 {block.get('p50_ms', '-')} ms, p95 {block.get('p95_ms', '-')} ms, "
-                f"p99 {block.get('p99_ms', '-')} ms, errors {block.get('errors', '-')}"
+                f"p99 {block.get('p99_ms', '-')} ms, errors {block.get('errors', '-')}{stored}"
             )
         targets = api.get("targets") or {}
         lines.append(

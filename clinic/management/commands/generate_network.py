@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.bench.generate import DEFAULT_SEED, SIZES, generate_network
+from clinic.bench.generate import DEFAULT_SEED, GENERATED_SLUG, SIZES, generate_network
 from clinic.progress import progress_bar
 from patients.models import Clinic
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
 
     def handle(self, *args: Any, size: str, seed: int, **options: Any) -> None:
-        if Clinic.objects.filter(slug__startswith="bench-").exists():
+        if Clinic.objects.filter(slug__regex=GENERATED_SLUG).exists():
             raise CommandError(
                 "This database already holds a generated network; start from an empty one "
                 "(`manage.py bench --fresh` rebuilds the bench database)."
