@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Page, Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -36,9 +37,10 @@ from patients.audit import recorded
 from patients.models import Clinic, Patient, Role, Side
 
 DEFAULT_DAYS = 30  # one monitoring window's length: the period a payer usually asks about
-# The page lists at most this many rows of a table; its CSV download holds every row. The
-# per-patient tables (sessions, windows) of a clinic with thousands of patients would otherwise be
-# tens of thousands of cells, and the page's cost would grow with the clinic (docs/performance.md).
+# The page lists a table this many rows at a time (`?page_<table>=N`); its CSV download holds every
+# row. The per-patient tables (sessions, windows) of a clinic with thousands of patients would
+# otherwise be tens of thousands of cells, and the page's cost would grow with the clinic
+# (docs/performance.md).
 SHOWN_ROWS = 50
 MAX_DAYS = 366
 # Reports are about care given: no day before this, none after today.
@@ -126,11 +128,29 @@ class Cell:
 
 @dataclass(frozen=True)
 class Shown:
-    """A table as the page shows it; `table` is what its CSV holds."""
+    """A table as the page shows it, one page of rows at a time; `table` is what its CSV holds."""
 
     table: Table
     cells: list[list[Cell]]
     empty: str
+    page: Page
+
+    @property
+    def page_parameter(self) -> str:
+        return page_parameter(self.table.name)
+
+    @property
+    def previous_page(self) -> dict[str, int] | None:
+        """The query that shows the previous page of this table (the other tables keep theirs)."""
+        if not self.page.has_previous():
+            return None
+        return {self.page_parameter: self.page.previous_page_number()}
+
+    @property
+    def next_page(self) -> dict[str, int] | None:
+        if not self.page.has_next():
+            return None
+        return {self.page_parameter: self.page.next_page_number()}
 
     @property
     def name(self) -> str:
@@ -157,20 +177,32 @@ def _text(value: Any) -> Cell:
     return Cell(str(value))
 
 
-def _shown(table: Table, empty: str, patients: Sequence[Patient | None] = ()) -> Shown:
-    """Cells for the page; when `patients` is given, each row's first cell links to the patient's
-    progression report. A long table shows its first SHOWN_ROWS rows and says so in its title."""
-    if len(table.rows) > SHOWN_ROWS:
-        title = f"{table.title} (first {SHOWN_ROWS} of {len(table.rows)}; the CSV has every row)"
+def page_parameter(table: str) -> str:
+    return f"page_{table}"
+
+
+def _page_of(
+    table: Table, empty: str, patients: Sequence[Patient | None] = (), *, page: Any = 1
+) -> Shown:
+    """Cells for one page of the table (`page`: the number asked for; a bad or out-of-range one
+    shows the first or the last page, as a pager's link would); when `patients` is given, each
+    row's first cell links to the patient's progression report. Cells are made for the rows shown
+    only. A long table says which rows are shown in its title."""
+    shown = Paginator(range(len(table.rows)), SHOWN_ROWS).get_page(page)
+    if shown.paginator.num_pages > 1:
+        title = (
+            f"{table.title} (rows {shown.start_index()}–{shown.end_index()} of "
+            f"{len(table.rows)}; the CSV has every row)"
+        )
         table = dataclasses.replace(table, title=title)
     cells = []
-    for i, row in enumerate(table.rows[:SHOWN_ROWS]):
-        line = [_text(v) for v in row]
+    for i in shown.object_list:
+        line = [_text(v) for v in table.rows[i]]
         if i < len(patients) and patients[i] is not None:
             url = reverse("patient-report", args=[patients[i].pk])
             line[0] = Cell(line[0].text, href=url)
         cells.append(line)
-    return Shown(table, cells, empty)
+    return Shown(table, cells, empty, shown)
 
 
 def _one(value: float | None) -> float | None:
@@ -193,10 +225,16 @@ class Report:
         return [shown.table for shown in self.tables.values()]
 
 
-def build_report(scope: figures.Scope) -> Report:
+def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -> Report:
+    """The report's figures, tables and charts; `pages` holds the page asked for of each long
+    table (the request's query: `page_<table>=N`)."""
     first, last = scope.first, scope.last
     tables: dict[str, Shown] = {}
     charts: dict[str, ReportChart] = {}
+    pages = pages or {}
+
+    def _shown(table: Table, empty: str, patients: Sequence[Patient | None] = ()) -> Shown:
+        return _page_of(table, empty, patients, page=pages.get(page_parameter(table.name), 1))
 
     # Progression
     distribution = figures.stage_distribution(scope)
@@ -511,7 +549,7 @@ def clinic_report(request: HttpRequest) -> HttpResponse:
         ready_days=data["ready_days"],
     )
     with timezone.override(clinic.tzinfo):
-        report = build_report(scope)
+        report = build_report(scope, pages=request.GET)
         if wants_csv(request):
             return recorded(
                 table_download(

@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic import reports
 from clinic.csv_export import safe_cell
 from exercises.services import prescription_advance, prescription_start
 from patients.models import Role
@@ -291,3 +292,48 @@ def test_the_report_costs_the_same_queries_for_2_or_12_patients(client, staff, c
     assert small <= 25
     page = client.get(URL, params).text
     assert "Days at a stage before progressing" in page and "No one progressed" not in page
+
+
+def test_a_long_table_is_shown_a_page_at_a_time_and_whole_in_its_csv(
+    client, staff, clinic, therapist, monkeypatch
+):
+    # Three rows per page stands for fifty: the paging is the same.
+    monkeypatch.setattr(reports, "SHOWN_ROWS", 3)
+    client.force_login(staff)
+    _busy_clinic(clinic, therapist, 7)
+    params = {"start": str(timezone.localdate() - dt.timedelta(days=60))}
+
+    first = client.get(URL, params).context["report"].tables["sessions"]
+    assert len(first.cells) == 3
+    assert "(rows 1–3 of 7; the CSV has every row)" in first.table.title
+    assert first.previous_page is None and first.next_page == {"page_sessions": 2}
+
+    page = client.get(URL, {**params, "page_sessions": 3, "page_windows": 2})
+    last = page.context["report"].tables["sessions"]
+    assert [len(last.cells), last.page.number] == [1, 3]
+    assert "(rows 7–7 of 7" in last.table.title
+    # Each table keeps its own page; the links keep the filters and the other tables' pages.
+    assert page.context["report"].tables["windows"].page.number == 2
+    html = page.text
+    assert 'href="?start=' in html and "page_sessions=2&amp;page_windows=2#table-sessions" in html
+
+    # A page number out of range or not a number shows the last or the first page, as a pager does.
+    assert (
+        client.get(URL, {**params, "page_sessions": 99})
+        .context["report"]
+        .tables["sessions"]
+        .page.number
+        == 3
+    )
+    assert (
+        client.get(URL, {**params, "page_sessions": "x"})
+        .context["report"]
+        .tables["sessions"]
+        .page.number
+        == 1
+    )
+    # The CSV holds every row whatever page the page shows.
+    rows = _csv(
+        client.get(URL, {**params, "page_sessions": 2, "format": "csv", "table": "sessions"})
+    )
+    assert len(rows) == 1 + 7
