@@ -14,10 +14,7 @@ patients, the insert), however long the log (a test pins it).
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -25,8 +22,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.audit import EXPORTS
+from clinic.forms import ClinicChoiceForm
 from clinic.views import requires
-from patients.access import clinics_for, is_clinic_staff
+from patients.access import is_clinic_staff
 from patients.audit import recorded
 from patients.models import AccessAction, AccessEvent, Clinic
 
@@ -34,8 +32,7 @@ PER_PAGE = 50
 CLINIC_WIDE, PATIENTS = "clinic", "patients"
 
 
-class AccessLogFilters(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), empty_label=None)
+class AccessLogFilters(ClinicChoiceForm):
     scope = forms.ChoiceField(
         label="Show",
         required=False,
@@ -49,16 +46,6 @@ class AccessLogFilters(forms.Form):
             "clinic-wide downloads only."
         },
     )
-
-    def __init__(self, data: Any, *, user: AbstractBaseUser | AnonymousUser) -> None:
-        super().__init__(data)
-        clinics = clinics_for(user).order_by("name")
-        self.fields["clinic"].queryset = clinics
-        # A bare /audit/ shows the user's first clinic.
-        self.data = self.data.copy()
-        if not self.data.get("clinic"):
-            first = clinics.first()
-            self.data["clinic"] = str(first.pk) if first else ""
 
 
 @require_GET

@@ -12,16 +12,19 @@ from typing import Any
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.validators import MaxLengthValidator
 from django.utils import timezone
 
 from exercises.models import MAX_PAIN, MAX_REPS, NOTE_MAX_LENGTH, Prescription, Stage
+from patients.access import clinics_for
 from patients.forms import DATE_INPUT, add_service_errors
 from patients.models import Clinic, Decision, WeightBearing
 
 __all__ = [
     "AdminSignInForm",
     "ClearanceNoteForm",
+    "ClinicChoiceForm",
     "LogSetForm",
     "SignInForm",
     "StageChangeForm",
@@ -43,6 +46,23 @@ class _UsernameLimit:
         super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         field = self.fields["username"]  # type: ignore[attr-defined]
         field.validators.append(MaxLengthValidator(field.max_length))
+
+
+class ClinicChoiceForm(forms.Form):
+    """A filter form that starts with a choice of one of the user's clinics (the clinic report,
+    the access log). A bare page shows the first of them; a clinic that is not the user's fails
+    validation like one that does not exist, which the views answer with 404."""
+
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), empty_label=None)
+
+    def __init__(self, data: Any, *, user: AbstractBaseUser | AnonymousUser) -> None:
+        super().__init__(data)
+        self.clinics = clinics_for(user).order_by("name")
+        self.fields["clinic"].queryset = self.clinics
+        self.data = self.data.copy()
+        if not self.data.get("clinic"):
+            first = self.clinics.first()
+            self.data["clinic"] = str(first.pk) if first else ""
 
 
 class SignInForm(_UsernameLimit, AuthenticationForm):

@@ -28,11 +28,12 @@ from django.views.decorators.http import require_GET
 from clinic import clinic_report as figures
 from clinic.audit import report_access
 from clinic.csv_export import Table, table_download, wants_csv
+from clinic.forms import ClinicChoiceForm
 from clinic.report_charts import ReportChart, Spread, bar_chart, spread_chart
 from clinic.views import requires
 from exercises.adherence import AdherenceBand
 from exercises.models import ChangeReason
-from patients.access import clinics_for, is_clinic_staff
+from patients.access import is_clinic_staff
 from patients.audit import recorded
 from patients.models import Clinic, Patient, Role, Side
 
@@ -47,8 +48,7 @@ MAX_DAYS = 366
 EARLIEST = dt.date(1900, 1, 1)
 
 
-class ReportFilters(forms.Form):
-    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), empty_label=None)
+class ReportFilters(ClinicChoiceForm):
     start = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -70,22 +70,16 @@ class ReportFilters(forms.Form):
     )
 
     def __init__(self, data: Any, *, user: AbstractBaseUser, now: dt.datetime) -> None:
-        super().__init__(data)
+        super().__init__(data, user=user)
         self.now = now
-        clinics = clinics_for(user).order_by("name")
-        self.fields["clinic"].queryset = clinics
         self.fields["therapist"].queryset = (
             get_user_model()
-            .objects.filter(memberships__clinic__in=clinics, memberships__role=Role.THERAPIST)
+            .objects.filter(memberships__clinic__in=self.clinics, memberships__role=Role.THERAPIST)
             .distinct()
             .order_by("last_name", "first_name", "username")
         )
         self.fields["therapist"].label_from_instance = lambda u: u.get_full_name() or u.username
-        # A bare /reports/ shows a report for the first clinic with the defaults filled in.
-        self.data = self.data.copy()
-        if not self.data.get("clinic"):
-            first = clinics.first()
-            self.data["clinic"] = str(first.pk) if first else ""
+        # A bare /reports/ shows a report with the defaults filled in.
         if not self.data.get("ready_days"):
             self.data["ready_days"] = str(figures.DEFAULT_READY_DAYS)
 
