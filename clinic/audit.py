@@ -8,8 +8,8 @@ do the patient's login being disabled or enabled again (the user table has no hi
 shows both in one list, newest first (`history_context`).
 
 Cost: one query per history table, one for the people named in the values and one for the stages
-— seven, however long the history (the rows are grouped and compared in memory) — plus two for
-the access events (a count and one page's worth): nine in all.
+— eight, however long the history (the rows are grouped and compared in memory) — plus two for
+the access events (a count and one page's worth): ten in all.
 """
 
 from __future__ import annotations
@@ -26,10 +26,17 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from clinic.csv_export import wants_csv
-from exercises.models import Prescription, SetLog, Stage, StageChange
+from exercises.models import PainReview, Prescription, SetLog, Stage, StageChange
 from patients.audit import DETAIL_MAX
 from patients.forms import display_name
-from patients.models import AccessAction, AccessEvent, ClearanceNote, Clinic, Patient
+from patients.models import (
+    PRECAUTION_FIELDS,
+    AccessAction,
+    AccessEvent,
+    ClearanceNote,
+    Clinic,
+    Patient,
+)
 
 SYSTEM = "system"
 
@@ -50,13 +57,17 @@ CREATED_FIELDS: dict[type[Model], tuple[str, ...]] = {
     ClearanceNote: (
         "decision",
         "reason",
+        "procedure_on",
         "weight_bearing",
         "max_stage",
+        *PRECAUTION_FIELDS,
+        "operated_side",
         "restrictions",
         "signed_by_name",
         "signed_by_credentials",
         "signed_on",
         "review_on",
+        "document_name",
     ),
     Prescription: (
         "side",
@@ -67,13 +78,25 @@ CREATED_FIELDS: dict[type[Model], tuple[str, ...]] = {
         "sessions_per_week",
         "progress_at_reps",
         "pain_ceiling",
+        "pain_alert_above",
         "auto_advance",
         "notes",
     ),
     StageChange: ("side", "from_stage", "to_stage", "reason", "note"),
     SetLog: ("side", "stage", "reps", "pain", "effort", "performed_at", "source", "note"),
+    PainReview: ("side", "outcome", "highest_pain", "painful_sets", "note"),
 }
-NEVER_SHOWN = {"id", "patient", "created_at", "recorded_at", "logged_at", "client_id"}
+# `document` is the file's place in the private storage: the name shown is `document_name`.
+NEVER_SHOWN = {
+    "id",
+    "patient",
+    "created_at",
+    "recorded_at",
+    "logged_at",
+    "client_id",
+    "document",
+    "document_type",
+}
 USER_FIELDS = {
     "primary_therapist",
     "user",
@@ -103,6 +126,8 @@ class AuditEntry:
     changes: list[FieldChange] = field(default_factory=list)
     order: int = 0
     kind: str = "change"
+    # Why, when the change says it: e.g. whose sign-off ended a clearance requirement.
+    reason: str = ""
 
 
 # What the history page can be narrowed to (`?show=`), in the order it offers them.
@@ -112,6 +137,7 @@ KINDS: dict[str, tuple[str, type[Model]]] = {
     "prescriptions": ("Prescriptions", Prescription),
     "stages": ("Stage changes", StageChange),
     "sets": ("Sets", SetLog),
+    "pain": ("Pain reviews", PainReview),
 }
 
 
@@ -123,6 +149,7 @@ def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) ->
         (Prescription, Prescription.history.filter(patient_id=patient.pk)),
         (StageChange, StageChange.history.filter(patient_id=patient.pk)),
         (SetLog, SetLog.history.filter(patient_id=patient.pk)),
+        (PainReview, PainReview.history.filter(patient_id=patient.pk)),
     ]
     if kind in KINDS:
         sources = [(model, qs) for model, qs in sources if model is KINDS[kind][1]]
@@ -172,6 +199,7 @@ def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) ->
                     action=ACTIONS.get(row.history_type, row.history_type),
                     changes=changes,
                     order=rank,
+                    reason=row.history_change_reason or "",
                 )
             )
     entries.sort(key=lambda e: (e.at, e.order), reverse=True)
@@ -226,6 +254,7 @@ _SUBJECTS: dict[type[Model], Callable[[Any, _Formatter], str]] = {
         f"Set: {_side(row)} side, {row.reps} reps, "
         f"{row.performed_at.astimezone(fmt.tz):%d %b %H:%M}"
     ),
+    PainReview: lambda row, fmt: f"Pain alert reviewed: {_side(row)} side",
 }
 
 
@@ -254,6 +283,7 @@ ACCESS_SUBJECTS: dict[str, str] = {
     AccessAction.ADMIN_VIEW: "Record in the admin",
     AccessAction.LOGIN_DISABLED: "Patient's login disabled",
     AccessAction.LOGIN_ENABLED: "Patient's login enabled again",
+    AccessAction.CLEARANCE_DOCUMENT: "Scanned copy of a clearance note",
 }
 
 

@@ -5,15 +5,20 @@ for what pg_dump cannot do: move one clinic to another server, or restore one cl
 into an empty database without rolling back every other clinic.
 
 The file is JSON Lines. Line 1 is a header (format and app version, the clinic, the time of export,
-the database schema, row counts per model, a SHA-256 of the body and a checksum of the header
-itself); every further line is one row in Django's serialization format (`jsonl`), with times
-written to the microsecond (Django's own JSON encoder cuts them to milliseconds). Rows keep their
-primary keys, because audit history rows point at object ids and set logs at prescriptions.
+the database schema, row counts per model, the scanned documents with their sizes, a SHA-256 of
+the body, and a signature of the header); every further line is one row in Django's serialization
+format (`jsonl`), with times written to the microsecond (Django's own JSON encoder cuts them to
+milliseconds), and after the rows one line per scanned copy of a clearance note (base64). Rows keep
+their primary keys, because audit history rows point at object ids and set logs at prescriptions.
 
-The checksums have no key: they detect damage, not tampering. A key would tie a file to one
-server's secret, and moving a clinic between servers is the point. So the import does not trust
-what passes them: every row must belong to the header's clinic (`_Ownership`), and no user comes
-in with staff or superuser status.
+The header is signed with `settings.EXPORT_SIGNING_KEY` (HMAC-SHA256 through Django's signing),
+and it holds the body's SHA-256, so the signature covers every byte: a file changed after export,
+or signed with another key, is refused. Both servers of a move share the key.
+
+A signature says the file was written by someone holding the key, not that every row in it is
+sound. So the import does not take the rows on trust either: every row must belong to the
+header's clinic (`_Ownership`), no user comes in with staff or superuser status, and the clinical
+rows must pass the rules the services apply when they are written (`clinic.backup_checks`).
 
 What goes in is declared once, in `PARTS`; what stays out, with the reason, in `EXCLUDED`. A test
 (tests/clinic/test_backup.py) fails when a model of `patients` or `exercises`, or any model that
@@ -23,6 +28,8 @@ backups.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import importlib.metadata
@@ -34,8 +41,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import IO, Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core import serializers
+from django.core import serializers, signing
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.core.files.utils import validate_file_name
 from django.core.management.color import no_style
 from django.core.serializers.base import DeserializationError, DeserializedObject
 from django.core.serializers.json import DjangoJSONEncoder
@@ -45,14 +57,22 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from tqdm import tqdm
 
-from exercises.models import Ladder, Prescription, SetLog, Stage, StageChange
+from clinic.backup_checks import refusal_lines, replay_refusals
+from exercises.models import Ladder, PainReview, Prescription, SetLog, Stage, StageChange
 from patients.models import AccessEvent, ClearanceNote, Clinic, Membership, Patient
 
 FORMAT = "clamshell-clinic-export"
-FORMAT_VERSION = 1
-# A header line longer than this is not ours: refuse before parsing megabytes of JSON.
-MAX_HEADER_BYTES = 1_000_000
+# 1: unsigned (a plain SHA-256 of the header); 2: signed, with the scanned documents.
+FORMAT_VERSION = 2
+# A header line longer than this is not ours: refuse before parsing it. The header lists every
+# scanned document by name and size (about 60 bytes each): room for some 250,000 of them.
+MAX_HEADER_BYTES = 16_000_000
 CHUNK = 2000
+# Separates the signature's purpose from every other use of the key.
+SIGNING_SALT = "clinic.backup.export"
+# Documents are read and encoded in pieces of this many bytes (a multiple of 3: base64 pieces
+# then join without padding in between).
+DOCUMENT_CHUNK = 3 * 256 * 1024
 
 # tqdm's signature; the commands pass one that draws on their stderr, the services default to none.
 BarFactory = Callable[..., tqdm]
@@ -154,6 +174,7 @@ PARTS: list[Part] = [
     Part(Prescription, lambda s: Prescription.objects.filter(patient__clinic_id=s.clinic_id)),
     Part(StageChange, lambda s: StageChange.objects.filter(patient__clinic_id=s.clinic_id)),
     Part(SetLog, lambda s: SetLog.objects.filter(patient__clinic_id=s.clinic_id)),
+    Part(PainReview, lambda s: PainReview.objects.filter(patient__clinic_id=s.clinic_id)),
     # Who read or exported patient data: the read half of the audit trail (no history of its own).
     Part(AccessEvent, lambda s: AccessEvent.objects.filter(clinic_id=s.clinic_id)),
     _history_part(Membership, lambda s: Q(clinic_id=s.clinic_id)),
@@ -162,6 +183,7 @@ PARTS: list[Part] = [
     _history_part(Prescription, lambda s: s.of_patients()),
     _history_part(StageChange, lambda s: s.of_patients()),
     _history_part(SetLog, lambda s: s.of_patients()),
+    _history_part(PainReview, lambda s: s.of_patients()),
 ]
 
 # Models that point at clinic data or users but stay out of the file, each with the reason.
@@ -213,10 +235,31 @@ def _canonical(header: dict[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def header_checksum(header: dict[str, Any]) -> str:
-    """SHA-256 of the header without its own checksum (the body is covered by `body_sha256`)."""
-    rest = {k: v for k, v in header.items() if k != "checksum"}
-    return "sha256:" + hashlib.sha256(_canonical(rest)).hexdigest()
+def _signer() -> signing.Signer:
+    # No fallback keys: Django's default would also accept SECRET_KEY_FALLBACKS, which are this
+    # server's old session keys, not export keys.
+    return signing.Signer(
+        key=settings.EXPORT_SIGNING_KEY, salt=SIGNING_SALT, algorithm="sha256", fallback_keys=[]
+    )
+
+
+def header_signature(header: dict[str, Any]) -> str:
+    """The signature of the header without its own signature: HMAC-SHA256 keyed by
+    `EXPORT_SIGNING_KEY` over the canonical JSON, which holds the body's SHA-256 too."""
+    rest = {k: v for k, v in header.items() if k != "signature"}
+    return _signer().signature(_canonical(rest).decode())
+
+
+def header_signed(header: dict[str, Any]) -> bool:
+    signature = header.get("signature")
+    if not isinstance(signature, str):
+        return False
+    rest = {k: v for k, v in header.items() if k != "signature"}
+    try:
+        _signer().unsign(f"{_canonical(rest).decode()}:{signature}")
+    except signing.BadSignature:
+        return False
+    return True
 
 
 def _schema() -> dict[str, list[str]]:
@@ -275,18 +318,91 @@ def _snapshot() -> Iterator[None]:
 class ExportSummary:
     header: dict[str, Any]
     users_with_groups: list[str] = field(default_factory=list)
+    # Scanned copies named by a note but not on disk (exported without them, on request).
+    documents_missing: list[str] = field(default_factory=list)
+
+
+def private_storage() -> Storage:
+    """Where the scanned copies of clearance notes live (`PRIVATE_FILES_ROOT`)."""
+    return storages["private"]
+
+
+def _documents_of(scope: Scope) -> dict[str, list[str]]:
+    """The scanned copies the clinic's clearance notes name, each with the notes naming it."""
+    named: dict[str, list[str]] = {}
+    notes = (
+        ClearanceNote.objects.filter(patient__clinic_id=scope.clinic_id)
+        .exclude(document="")
+        .order_by("document", "pk")
+        .values_list("document", "pk", "patient__record_number")
+    )
+    for name, pk, record_number in notes:
+        named.setdefault(name, []).append(f"clearance note {pk} (patient {record_number})")
+    return named
+
+
+def _documents_missing(named: dict[str, list[str]], allow: bool) -> list[str]:
+    """The named documents that are not in the private storage. Refused unless `allow`: a file
+    without them would restore notes whose scanned copy is gone, the signed original of a
+    clinical decision."""
+    storage = private_storage()
+    missing = [name for name in named if not storage.exists(name)]
+    if missing and not allow:
+        listed = "; ".join(f"{', '.join(named[name])}: {name}" for name in missing)
+        raise BackupError(
+            f"{len(missing)} scanned cop{'y' if len(missing) == 1 else 'ies'} of clearance notes "
+            f"{'is' if len(missing) == 1 else 'are'} missing from the private files folder "
+            f"(PRIVATE_FILES_ROOT): {listed}. Restore the folder from its backup and export "
+            "again; or, if the files are lost for good, export with --allow-missing-documents "
+            "(the notes are kept, without their scanned copy). Nothing was written."
+        )
+    return missing
+
+
+def _document_write(name: str, writer: _HashingWriter) -> int:
+    """One line: the document's name and its bytes in base64, streamed. Returns its size."""
+    size = 0
+    rest = b""
+    writer.write('{"document": ' + json.dumps(name, ensure_ascii=False) + ', "base64": "')
+    try:
+        with private_storage().open(name, "rb") as document:
+            while chunk := document.read(DOCUMENT_CHUNK):
+                size += len(chunk)
+                data = rest + chunk
+                cut = len(data) - len(data) % 3
+                writer.write(base64.b64encode(data[:cut]).decode("ascii"))
+                rest = data[cut:]
+    except OSError as exc:
+        raise BackupError(
+            f"Cannot read the scanned copy {name} from the private files folder: {exc}. "
+            "Nothing was written."
+        ) from exc
+    writer.write(base64.b64encode(rest).decode("ascii") + '"}\n')
+    return size
 
 
 def clinic_export(
-    *, slug: str, out: IO[bytes], bar: BarFactory = NO_BAR, now: dt.datetime | None = None
+    *,
+    slug: str,
+    out: IO[bytes],
+    bar: BarFactory = NO_BAR,
+    now: dt.datetime | None = None,
+    allow_missing_documents: bool = False,
 ) -> ExportSummary:
-    """Write everything of the clinic `slug` to `out`: the header line, then one row per line."""
+    """Write everything of the clinic `slug` to `out`: the signed header line, one row per line,
+    then one line per scanned copy of a clearance note.
+
+    A scanned copy that a note names but that is not on disk is refused (nothing is written),
+    unless `allow_missing_documents`: then the file lists it as missing, and the summary too.
+    """
     with _snapshot(), tempfile.TemporaryFile() as body:
         clinic = Clinic.objects.filter(slug=slug).first()
         if clinic is None:
             known = ", ".join(Clinic.objects.order_by("slug").values_list("slug", flat=True))
             raise BackupError(f"No clinic with the slug '{slug}'. Clinics here: {known or 'none'}.")
         scope = Scope(clinic.pk)
+        named = _documents_of(scope)
+        missing = _documents_missing(named, allow_missing_documents)
         members = set(User.objects.filter(_members(scope)).values_list("pk", flat=True))
         selections = [(part, part.select(scope).order_by("pk")) for part in PARTS]
         totals = {part.label: qs.count() for part, qs in selections}
@@ -315,6 +431,16 @@ def clinic_export(
                 "jsonl", counted(rows), stream=writer, cls=ExactJSONEncoder, **options
             )
         progress.close()
+        documents: dict[str, int] = {}
+        # No bar for a clinic without scanned copies.
+        progress = (bar if len(named) > len(missing) else NO_BAR)(
+            total=len(named) - len(missing), desc="Documents", unit="file"
+        )
+        for name in named:
+            if name not in missing:
+                documents[name] = _document_write(name, writer)
+                progress.update(1)
+        progress.close()
         users_with_groups = sorted(
             User.objects.filter(_members(scope))
             .filter(Q(groups__isnull=False) | Q(user_permissions__isnull=False))
@@ -330,14 +456,20 @@ def clinic_export(
             "schema": _schema(),
             "counts": counts,
             "reference": [part.label for part in PARTS if part.reference],
+            "documents": documents,
+            "documents_missing": missing,
             "body_sha256": writer.digest.hexdigest(),
         }
-        header["checksum"] = header_checksum(header)
+        header["signature"] = header_signature(header)
         out.write(_canonical(header) + b"\n")
         body.seek(0)
         while chunk := body.read(1 << 20):
             out.write(chunk)
-    return ExportSummary(header=header, users_with_groups=users_with_groups)
+    return ExportSummary(
+        header=header,
+        users_with_groups=users_with_groups,
+        documents_missing=[f"{', '.join(named[name])}: {name}" for name in missing],
+    )
 
 
 def _users_for_file(rows: Iterable[Any], members: set[int]) -> Iterator[Any]:
@@ -358,10 +490,21 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     # Users the file marked as staff or superuser: they come in without those rights.
     privileges_removed: list[str] = field(default_factory=list)
+    # Scanned copies of clearance notes written to the private storage.
+    documents: int = 0
+
+
+# Why a signature fails, and what to do; the same words for every server of a move.
+_KEY_HINT = (
+    "Both servers of a move must share the same EXPORT_SIGNING_KEY (an environment variable; "
+    "docs/backups.md): export again with the key this server has, or set the exporting "
+    "server's key here."
+)
 
 
 def header_read(source: IO[bytes]) -> dict[str, Any]:
-    """Read and check the header line: a file we don't understand is refused before any work."""
+    """Read and check the header line, its signature included: a file we don't understand, or
+    one we cannot prove was exported with this server's key, is refused before any work."""
     line = source.readline(MAX_HEADER_BYTES)
     try:
         header = json.loads(line)
@@ -373,11 +516,29 @@ def header_read(source: IO[bytes]) -> dict[str, Any]:
             f"'{FORMAT}' format. Give a file written by `manage.py export_clinic`."
         )
     version = header.get("format_version")
+    if version == 1:
+        raise BackupError(
+            "The file has format version 1: an unsigned export, written by an earlier version "
+            f"of the app ({header.get('app_version', 'unknown')}). This app (version "
+            f"{_app_version()}) imports signed exports (version {FORMAT_VERSION}) only. Export "
+            "the clinic again with this version of the app, on a server that shares this "
+            "server's EXPORT_SIGNING_KEY. Nothing was imported."
+        )
     if version != FORMAT_VERSION:
         raise BackupError(
             f"The file has format version {version!r}; this app (version {_app_version()}) reads "
             f"version {FORMAT_VERSION} only. Import it with the app version that wrote it "
             f"({header.get('app_version', 'unknown')})."
+        )
+    if "signature" not in header:
+        raise BackupError(
+            "The file is not signed: its header has no signature, so nothing proves it is an "
+            f"export of this app. Nothing was imported. {_KEY_HINT}"
+        )
+    if not header_signed(header):
+        raise BackupError(
+            "The file's signature does not match its header: the file was changed after export, "
+            f"or it was signed with another key. Nothing was imported. {_KEY_HINT}"
         )
     expected = {
         "app_version": str,
@@ -386,17 +547,19 @@ def header_read(source: IO[bytes]) -> dict[str, Any]:
         "schema": dict,
         "counts": dict,
         "reference": list,
+        "documents": dict,
+        "documents_missing": list,
         "body_sha256": str,
-        "checksum": str,
     }
     for key, kind in expected.items():
         if not isinstance(header.get(key), kind):
             raise BackupError(f"The file's header lacks '{key}' or has the wrong type: damaged.")
-    if header_checksum(header) != header["checksum"]:
-        raise BackupError(
-            "The header's checksum does not match: the file is damaged or was edited. "
-            "Nothing was imported."
-        )
+    if not (
+        all(isinstance(n, int) and n >= 0 for n in header["counts"].values())
+        and all(isinstance(n, int) and n >= 0 for n in header["documents"].values())
+        and all(isinstance(name, str) for name in header["documents_missing"])
+    ):
+        raise BackupError("The file's header has counts or document sizes that are not numbers.")
     return header
 
 
@@ -426,8 +589,12 @@ def _check_target(header: dict[str, Any]) -> None:
         )
 
 
-def _lines(source: IO[bytes]) -> Iterator[str]:
-    for raw in source:
+def _lines(source: IO[bytes], count: int) -> Iterator[str]:
+    """The next `count` lines: the rows (the documents follow them)."""
+    for _ in range(count):
+        raw = source.readline()
+        if not raw:
+            return
         yield raw.decode()
 
 
@@ -439,13 +606,18 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
     no signals) or, for models whose fields stamp the time on save, one by one with a raw save
     (`DeserializedObject.save()`). Either way django-simple-history writes no new history: the
     history in the file is restored as it was.
+
+    Before the transaction commits, the clinical rows are checked against the rules the services
+    apply when they write them (`clinic.backup_checks`), and then the scanned copies of the
+    clearance notes are written to the private storage; if anything fails, including the commit
+    itself, the files written are removed again.
     """
     header = header_read(source)
     body_start = source.tell()
     if _body_digest(source) != header["body_sha256"]:
         raise BackupError(
-            "The body's SHA-256 does not match the header: the file is damaged or was edited. "
-            "Nothing was imported."
+            "The file was changed after export: its rows and documents do not match the SHA-256 "
+            "its signed header holds (damaged, cut short, or edited). Nothing was imported."
         )
     _check_target(header)
     source.seek(body_start)
@@ -458,9 +630,14 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
         clinic_id=header["clinic"].get("id"), clinic_slug=header["clinic"].get("slug")
     )
     written: list[type[models.Model]] = []
+    # Scanned copies the file's clearance notes name, and those this import wrote to disk.
+    named: set[str] = set()
+    files_written: list[str] = []
     batch: list[models.Model] = []
-    progress = bar(total=sum(header["counts"].values()), desc="Import", unit="row")
+    total = sum(header["counts"].values())
+    progress = bar(total=total, desc="Import", unit="row")
     current = "the file"
+    committed = False
 
     def flush() -> None:
         nonlocal current
@@ -472,7 +649,7 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
 
     try:
         with transaction.atomic():
-            for item in serializers.deserialize("jsonl", _lines(source)):
+            for item in serializers.deserialize("jsonl", _lines(source, total)):
                 obj = item.object
                 label = obj._meta.label_lower
                 part = by_label.get(label)
@@ -492,20 +669,28 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
                 owned.check(obj)
                 if isinstance(obj, User) and _privileges_strip(obj):
                     privileges_removed.append(obj.get_username())
+                if isinstance(obj, ClearanceNote) and obj.document.name:
+                    named.add(obj.document.name)
                 if _insert_as_is(type(obj)) and not item.m2m_data:
                     batch.append(obj)
                 else:
                     item.save(force_insert=True)
                     progress.update(1)
             flush()
+            progress.close()
             if counts != header["counts"]:
                 raise BackupError(
                     f"The rows in the file do not match the header's counts ({counts} against "
                     f"{header['counts']}). Nothing was imported."
                 )
+            current = "the check of the imported rows"
+            _replay_check(header, bar)
+            current = "the scanned copies of the clearance notes"
+            warnings += _documents_restore(source, header, named, files_written, bar)
             _sequences_reset(written, owned.deleted)
             # PostgreSQL checks foreign keys when the transaction commits.
             current = "the import as a whole (a row points at one that is missing)"
+        committed = True
     except DeserializationError as exc:
         raise BackupError(
             f"Cannot read a row after {current}: {exc}. Nothing was imported."
@@ -518,9 +703,136 @@ def clinic_import(*, source: IO[bytes], bar: BarFactory = NO_BAR) -> ImportSumma
         ) from exc
     finally:
         progress.close()
+        if not committed:
+            _documents_remove(files_written)
     return ImportSummary(
-        header=header, counts=counts, warnings=warnings, privileges_removed=privileges_removed
+        header=header,
+        counts=counts,
+        warnings=warnings,
+        privileges_removed=privileges_removed,
+        documents=len(files_written),
     )
+
+
+def _replay_check(header: dict[str, Any], bar: BarFactory) -> None:
+    """Refuse the import unless every clinical row passes the services' rules (`backup_checks`)."""
+    refusals = replay_refusals(header["clinic"]["id"], bar)
+    if refusals:
+        rows = "\n".join(f"- {line}" for line in refusal_lines(refusals))
+        raise BackupError(
+            f"{refusals.total} row{'s' if refusals.total != 1 else ''} of the file "
+            f"{'do' if refusals.total != 1 else 'does'} not pass the rules the app applies when "
+            f"it writes them, so nothing was imported:\n{rows}\nRecords written through the "
+            "app pass them: a row that does not was edited in the file, put together by hand, or "
+            "written past the app's rules (e.g. straight into the database). Correct it on the "
+            "exporting server and export again."
+        )
+
+
+def _documents_restore(
+    source: IO[bytes],
+    header: dict[str, Any],
+    named: set[str],
+    files_written: list[str],
+    bar: BarFactory,
+) -> list[str]:
+    """Write the file's scanned copies to the private storage, appending each name written to
+    `files_written` (for the caller to remove them if the import fails after all).
+
+    The documents are the lines after the rows, in the order of the header's `documents`; they
+    must be exactly the ones the clearance notes name (but those the export listed as missing).
+    A file already in the storage under the same name is left alone if it holds the same bytes
+    (an earlier restore), and refused otherwise.
+    """
+    listed: dict[str, Any] = header["documents"]
+    missing = set(header["documents_missing"])
+    if set(listed) | missing != named or set(listed) & missing:
+        unlisted = sorted(named - set(listed) - missing)
+        extra = sorted((set(listed) | missing) - named)
+        raise BackupError(
+            "The file's scanned copies do not match its clearance notes (named by a note but "
+            f"not in the file: {', '.join(unlisted) or 'none'}; in the file but named by no "
+            f"note: {', '.join(extra) or 'none'}). Nothing was imported."
+        )
+    storage = private_storage()
+    progress = (bar if listed else NO_BAR)(total=len(listed), desc="Documents", unit="file")
+    try:
+        for name, size in listed.items():
+            try:
+                validate_file_name(name, allow_relative_path=True)
+            except SuspiciousFileOperation as exc:
+                raise BackupError(
+                    f"The file names a scanned copy '{name}' outside the private files folder. "
+                    "Nothing was imported."
+                ) from exc
+            data = _document_read(source, name, size)
+            try:
+                _document_store(storage, name, data, files_written)
+            except OSError as exc:
+                raise BackupError(
+                    f"Cannot write the scanned copy {name} to the private files folder "
+                    f"(PRIVATE_FILES_ROOT): {exc}. Nothing was imported."
+                ) from exc
+            progress.update(1)
+    finally:
+        progress.close()
+    if source.read(1):
+        raise BackupError(
+            "The file goes on after its last document: damaged. Nothing was imported."
+        )
+    if missing:
+        return [
+            f"{len(missing)} clearance note(s) name a scanned copy that was missing when the "
+            f"clinic was exported; they are restored without it: {', '.join(sorted(missing))}."
+        ]
+    return []
+
+
+def _document_store(storage: Storage, name: str, data: bytes, files_written: list[str]) -> None:
+    if storage.exists(name):
+        with storage.open(name, "rb") as existing:
+            if existing.read() != data:
+                raise BackupError(
+                    f"The private files folder already holds {name}, with other content than "
+                    "the file's scanned copy of that name. Import into a server without this "
+                    "clinic's documents; nothing was imported."
+                )
+        return
+    saved = storage.save(name, ContentFile(data))
+    files_written.append(saved)
+    if saved != name:
+        raise BackupError(
+            f"The private storage stored the scanned copy {name} as {saved}. Nothing was imported."
+        )
+
+
+def _document_read(source: IO[bytes], name: str, size: int) -> bytes:
+    # The line's length is known from the size: a longer line is not the document.
+    limit = 4 * (size // 3 + 1) + 6 * len(name) + 64
+    line = source.readline(limit)
+    try:
+        entry = json.loads(line)
+        data = base64.b64decode(entry["base64"], validate=True)
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise BackupError(
+            f"Cannot read the scanned copy {name} from the file: damaged. Nothing was imported."
+        ) from exc
+    if entry.get("document") != name or len(data) != size:
+        raise BackupError(
+            f"The file's document line for {name} does not match its header (name or size): "
+            "damaged. Nothing was imported."
+        )
+    return data
+
+
+def _documents_remove(names: list[str]) -> None:
+    """Undo `_documents_restore` after a failed import: best effort, nothing else to roll back."""
+    storage = private_storage()
+    for name in names:
+        try:
+            storage.delete(name)
+        except OSError:
+            continue
 
 
 def _insert_as_is(model: type[models.Model]) -> bool:
@@ -559,7 +871,8 @@ def _check_absent(item: DeserializedObject, header: dict[str, Any]) -> None:
 
 def _privileges_strip(user: Any) -> bool:
     """Admin rights belong to a server, not to a clinic: an import never grants them, whatever
-    the file says (the checksums cannot tell an edited file from a real one). Returns whether
+    the file says. The signature proves the file was signed with the export key, which every
+    server of a move holds; it does not prove no one with that key edited it. Returns whether
     there was anything to remove, so the command can name who to re-grant."""
     had = bool(user.is_staff or user.is_superuser)
     user.is_staff = user.is_superuser = False
@@ -569,8 +882,9 @@ def _privileges_strip(user: Any) -> bool:
 class _Ownership:
     """Every row of the file must belong to the clinic its header names.
 
-    The checksums are unkeyed (they catch damage, not edits), so an edited file with recomputed
-    checksums is as readable as a real one. Without these checks it could add a membership or a
+    Defence in depth: the signature refuses a file changed by anyone without the export key, but
+    the key is shared by every server of a move, and a file signed with it is only as sound as
+    the hands it passed through. Without these checks such a file could add a membership or a
     patient to another clinic already in this database, or hang rows of this clinic on another
     clinic's patients. A real export never does: the rows are selected by clinic and patient.
 

@@ -1,4 +1,4 @@
-"""The progression chart of one side: reps per set over time, stage steps, pain above 5.
+"""The progression chart of one side: reps per set over time, stage steps, painful sets.
 
 Server-rendered inline SVG: no JavaScript, no library, prints as it shows. The SVG carries a
 <title> and a <desc> that say in words what the chart shows, and the same numbers are returned as
@@ -20,9 +20,6 @@ from django.utils.safestring import SafeString
 if TYPE_CHECKING:
     from exercises.models import StageChange
 
-# The pain-monitoring model calls pain above 5/10 "not acceptable" (DESIGN §1).
-PAIN_MARK_ABOVE = 5
-
 # Drawn at about the size it is shown in a side's card, so 12-unit text reads as ~12px.
 WIDTH, HEIGHT = 520, 230
 LEFT, RIGHT, TOP, BOTTOM = 32, 10, 32, 26
@@ -35,10 +32,12 @@ class ChartSet:
     reps: int
     pain: int
     stage: int
+    # The pain alert threshold in force for the set (its prescription's, else the clinic's).
+    alert_above: int
 
     @property
     def pain_alert(self) -> bool:
-        return self.pain > PAIN_MARK_ABOVE
+        return self.pain > self.alert_above
 
 
 @dataclass(frozen=True)
@@ -257,9 +256,16 @@ def _describe(
     painful = [s for s in sets if s.pain_alert]
     if painful:
         worst = max(painful, key=lambda s: s.pain)
+        limits = {s.alert_above for s in painful}
+        # One threshold is named; sets under prescriptions with different ones are "above their
+        # alert threshold".
+        above = (
+            f"with pain above {next(iter(limits))}/10"
+            if len(limits) == 1
+            else "above their pain alert threshold"
+        )
         parts.append(
-            f"{len(painful)} set{'s' if len(painful) != 1 else ''} with pain above "
-            f"{PAIN_MARK_ABOVE}/10 (highest {worst.pain}/10 on "
-            f"{worst.performed_at.astimezone(tz):%d %b})."
+            f"{len(painful)} set{'s' if len(painful) != 1 else ''} {above} (highest "
+            f"{worst.pain}/10 on {worst.performed_at.astimezone(tz):%d %b})."
         )
     return " ".join(parts)

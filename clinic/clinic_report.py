@@ -36,21 +36,21 @@ from django.db.models import (
 )
 from django.db.models.functions import Abs, Coalesce, Greatest, Least, RowNumber, TruncDate
 
-from exercises.adherence import WINDOW_DAYS, AdherenceBand, band
+from exercises import adherence
 from exercises.models import (
-    PAIN_ALERT_ABOVE,
     ChangeReason,
     Prescription,
     SetLog,
     Stage,
     StageChange,
 )
-from exercises.progression import active_prescriptions_with_state
+from exercises.progression import PainAlert, next_stages, open_pain_alerts, ready_since
 from patients.clearance import ClearanceState, clearance_status
 from patients.models import ClearanceNote, Clinic, Patient, Side
+from patients.thresholds import MIN_DAYS_TO_JUDGE, READY_BACKLOG_DAYS, WINDOW_DAYS
 
 # A readiness nobody has acted on for longer than this is a backlog (the report lets staff change it).
-DEFAULT_READY_DAYS = 7
+DEFAULT_READY_DAYS = READY_BACKLOG_DAYS
 # Quartiles of "days at a stage", by linear interpolation (PostgreSQL's percentile_cont, Python's
 # statistics.quantiles(method="inclusive")).
 QUARTILES = (0.25, 0.5, 0.75)
@@ -261,6 +261,8 @@ class Waiting:
     prescription: Prescription
     ready_since: dt.datetime
     days: int
+    # The stage it is ready for (None at the top of the ladder).
+    next_stage: Stage | None = None
 
     @property
     def patient(self) -> Patient:
@@ -277,22 +279,43 @@ def readiness_backlog(scope: Scope) -> list[Waiting]:
     cutoff = dt.datetime.combine(
         scope.today - dt.timedelta(days=scope.ready_days), dt.time.min, tzinfo=scope.clinic.tzinfo
     )
-    rows = (
+    ready = list(
         Prescription.objects.active()
         .filter(scope.patients("patient__"), patient__discharged_at__isnull=True)
-        .with_ready_since()
-        .filter(ready_since__lt=cutoff)
-        .with_next_stage()
+        .with_readiness()
+        .filter(is_ready=True)
         .select_related("patient", "stage")
-        .order_by("ready_since", "patient__last_name", "side")
+        # The table names the patient and the stage: not the stage's instructions.
+        .defer("stage__position", "stage__movement", "stage__cues", "stage__source", "notes")
     )
-    return [
-        Waiting(p, p.ready_since, (scope.today - scope.clinic.local_date(p.ready_since)).days)
-        for p in rows
+    since = ready_since(ready)
+    following = next_stages(ready)
+    waiting = [
+        Waiting(
+            p,
+            since[p.pk],
+            (scope.today - scope.clinic.local_date(since[p.pk])).days,
+            following.get(p.pk),
+        )
+        for p in ready
+        if since[p.pk] < cutoff
     ]
+    return sorted(waiting, key=lambda w: (w.ready_since, w.patient.last_name, w.prescription.side))
 
 
 # -- pain --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenPainAlert:
+    """A side's open pain alert, for the report's table."""
+
+    patient: Patient
+    alert: PainAlert
+
+    @property
+    def side(self) -> str:
+        return self.alert.side
 
 
 @dataclass(frozen=True)
@@ -300,17 +323,20 @@ class PainFigures:
     sets: int
     painful_sets: int
     painful_patients: int
-    open_alerts: list[Prescription]
+    open_alerts: list[OpenPainAlert]
 
 
 def pain(scope: Scope) -> PainFigures:
-    """Valid sets in the range, those with pain above 5, the patients who had them; and the
-    sides with an open pain alert now (the alert rule of `exercises.progression`)."""
-    painful = Q(pain__gt=PAIN_ALERT_ABOVE)
+    """Valid sets in the range, those above the pain alert threshold in force for them (their
+    prescription's, else the clinic's), the patients who had them; and the sides of active
+    patients with a pain alert open now (the rule of `exercises.progression`: painful sets no
+    therapist has reviewed yet)."""
+    painful = Q(pain__gt=F("alert_threshold"))
     totals = (
         SetLog.objects.valid()
         .filter(scope.patients("patient__"))
         .filter(performed_at__gte=scope.start, performed_at__lt=scope.end)
+        .with_alert_threshold()
         .aggregate(
             # Not COUNT(id): the id is not in the index the range is read from; pain is (and
             # never empty).
@@ -319,17 +345,15 @@ def pain(scope: Scope) -> PainFigures:
             painful_patients=Count("patient", distinct=True, filter=painful),
         )
     )
-    in_scope = Patient.objects.active().filter(scope.patients()).values("pk")
-    alerts = active_prescriptions_with_state(in_scope, now=scope.now, pain_only=True)
-    alerts.sort(key=lambda p: (-p.recent_max_pain, p.patient.last_name, p.side))
-    return PainFigures(open_alerts=alerts, **totals)
+    in_scope = Patient.objects.active().filter(scope.patients())
+    alerts = open_pain_alerts(Q(patient__in=in_scope.values("pk")), [scope.clinic])
+    patients = in_scope.in_bulk({patient_id for patient_id, _ in alerts})
+    rows = [OpenPainAlert(patients[patient_id], a) for (patient_id, _), a in alerts.items()]
+    rows.sort(key=lambda r: (-r.alert.highest_pain, r.patient.last_name, r.side))
+    return PainFigures(open_alerts=rows, **totals)
 
 
 # -- adherence ---------------------------------------------------------------------------------
-
-# A side prescribed for less than a week of the range is listed but not judged against its weekly
-# target: two sessions in two days is not a rate.
-MIN_DAYS_TO_JUDGE = 7
 
 
 @dataclass(frozen=True)
@@ -398,34 +422,29 @@ def sessions_per_week(scope: Scope) -> list[SideSessions]:
 
 @dataclass(frozen=True)
 class MonitoringWindow:
-    """One of a patient's consecutive 30-day windows, counted from the start of monitoring."""
+    """One of a patient's monitoring windows (`exercises.adherence.monitoring_windows`)."""
 
     patient: Patient
-    index: int
-    first: dt.date
-    last: dt.date
-    data_days: int
-    # Ended: its 30th day is past (or the patient was discharged within it). Otherwise the
-    # window is still open at the end of the range, and its data days are "so far".
-    ended: bool
-    discharged: bool = False
+    window: adherence.Window
+
+    def __getattr__(self, name: str) -> object:
+        # first, last, number, data_days, band, status, ended: the window's own.
+        return getattr(self.window, name)
 
     @property
-    def band(self) -> AdherenceBand:
-        return band(self.data_days)
-
-    @property
-    def number(self) -> int:
-        return self.index + 1
+    def discharged(self) -> bool:
+        return self.window.status == adherence.WindowStatus.DISCHARGED
 
 
 def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
     """Every monitoring window that overlaps the range, with its data days, for each patient.
 
-    Monitoring starts on the clinic day of the patient's first prescription and ends when they are
-    discharged. A data day is a clinic day with at least one valid set on either side. The days
-    come from `Scope.logged_days` (one row per patient, side and day, shared with the sessions);
-    a correlated subquery for each set's window number cost seconds at a large clinic.
+    The windows are those of `exercises.adherence.monitoring_windows` (the one rule: windows
+    from the clinic day of the first prescription, ending at discharge), counted up to
+    the end of the range or today. A data day is a clinic day with at least one valid set on
+    either side. The days come from `Scope.logged_days` (one row per patient, side and day, shared
+    with the sessions); a correlated subquery for each set's window number cost seconds at a
+    large clinic.
     """
     until = min(scope.last, scope.today)
     patients = list(
@@ -439,40 +458,21 @@ def monitoring_windows(scope: Scope) -> list[MonitoringWindow]:
     data_days: dict[int, set[dt.date]] = defaultdict(set)
     for (patient_id, _side), logged in scope.logged_days.items():
         data_days[patient_id] |= logged
-
-    result = []
-    for patient in patients:
-        start = scope.clinic.local_date(patient.monitoring_from)
-        per_window: dict[int, int] = defaultdict(int)
-        for day in data_days.get(patient.pk, ()):
-            per_window[(day - start).days // WINDOW_DAYS] += 1
-        stop = until
-        discharge_day = None
-        if patient.discharged_at is not None:
-            discharge_day = scope.clinic.local_date(patient.discharged_at)
-            stop = min(stop, discharge_day)
-        first_index = max(0, (scope.first - start).days // WINDOW_DAYS)
-        last_index = (stop - start).days // WINDOW_DAYS
-        for index in range(first_index, last_index + 1):
-            first = start + dt.timedelta(days=index * WINDOW_DAYS)
-            last = first + dt.timedelta(days=WINDOW_DAYS - 1)
-            # Cut by a discharge within the window and on or before the end of the range; a
-            # discharge after the range does not end a window the range sees as still open.
-            discharged = (
-                discharge_day is not None and discharge_day < last and discharge_day <= until
-            )
-            result.append(
-                MonitoringWindow(
-                    patient,
-                    index,
-                    first,
-                    last,
-                    per_window.get(index, 0),
-                    ended=last <= until or discharged,
-                    discharged=discharged,
-                )
-            )
-    return result
+    clinic = scope.clinic
+    return [
+        MonitoringWindow(patient, window)
+        for patient in patients
+        for window in adherence.monitoring_windows(
+            start=clinic.local_date(patient.monitoring_from),
+            days=data_days.get(patient.pk, ()),
+            until=until,
+            today=scope.today,
+            discharged_on=clinic.local_date(patient.discharged_at)
+            if patient.discharged_at
+            else None,
+            from_day=scope.first,
+        )
+    ]
 
 
 # -- clearance ---------------------------------------------------------------------------------
@@ -486,7 +486,7 @@ class ClearanceFigures:
 
 def clearance(scope: Scope) -> ClearanceFigures:
     """Active patients who need clearance and have none in force today (missing, not cleared or
-    lapsed), and those whose clearance is due for review within 7 days."""
+    lapsed), and those whose clearance is due for review within the clinic's warning days."""
     patients = list(
         Patient.objects.active()
         .filter(scope.patients(), requires_clearance=True)
@@ -495,7 +495,12 @@ def clearance(scope: Scope) -> ClearanceFigures:
     )
     waiting, due = [], []
     for patient in patients:
-        status = clearance_status(patient, scope.today, patient.clearance_notes.all())
+        status = clearance_status(
+            patient,
+            scope.today,
+            patient.clearance_notes.all(),
+            review_soon_days=scope.clinic.review_soon_days,
+        )
         if status.state == ClearanceState.DUE_FOR_REVIEW:
             assert status.note is not None
             due.append((patient, status.note))

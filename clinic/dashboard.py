@@ -32,7 +32,7 @@ from django_htmx.middleware import HtmxDetails
 from clinic.views import requires
 from exercises.caseload import SideFigures, Summary, sides_for, summaries_for
 from exercises.models import Prescription, Stage
-from exercises.progression import ALERT_ORDER, Alert, AlertKind
+from exercises.progression import ALERT_ORDER, AlertKind
 from patients.access import clinics_for, is_therapist
 from patients.models import Clinic, Patient, Role
 
@@ -45,12 +45,12 @@ SORT_CHOICES = [
     ("alerts", "Alerts, most urgent first"),
     ("name", "Name"),
     ("last_log", "Last log, oldest first"),
-    ("data_days", "Data days, fewest first"),
+    ("data_days", "Data days this window, fewest first"),
 ]
 ALERT_CHOICES = [
     ("", "All patients"),
     ("any", "Any alert"),
-    *((kind.value, Alert(kind, "").label) for kind in ALERT_ORDER),
+    *((kind.value, kind.title) for kind in ALERT_ORDER),
 ]
 
 
@@ -230,8 +230,8 @@ def _sorted(
         match filters.sort:
             case "last_log":  # never logged first, then the longest silence
                 return (s.last_log_at is not None, s.last_log_at or _NEVER, name(p))
-            case "data_days":
-                return (s.data_days, name(p))
+            case "data_days":  # in today's monitoring window
+                return (s.window_data_days, name(p))
             case "alerts":  # the most urgent kind first, then the most alerts
                 urgency = min(
                     (ALERT_ORDER.index(a.kind) for a in s.alerts), default=len(ALERT_ORDER)

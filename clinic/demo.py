@@ -2,7 +2,7 @@
 
 Every clinical write goes through the services (`patients.services`, `exercises.services`) with
 explicit times, so eight weeks are replayed day by day through exactly the rules live data meets:
-the clearance gate, the 30-day logging window, one active prescription per side, "a set cannot be
+the clearance gate, the logging window, one active prescription per side, "a set cannot be
 logged on an ended or paused prescription". Only clinics, memberships and the care team's users
 are created directly: they have no service.
 
@@ -28,10 +28,10 @@ from django.contrib.auth.models import AbstractUser
 from django.db import transaction
 from django.db.models import Q
 
-from exercises.models import Prescription, SetLog, Source, Stage
+from exercises.models import PainOutcome, Prescription, SetLog, Source, Stage
 from exercises.services import (
+    pain_review_record,
     prescription_advance,
-    prescription_regress,
     prescription_start,
     prescription_stop,
     set_log,
@@ -47,18 +47,19 @@ from patients.models import (
     Side,
     WeightBearing,
 )
+from patients.precautions import Precaution
 from patients.services import clearance_note_record, patient_create, patient_login_create
 
 LADDER_SLUG = "hip-clamshell"
 WEEKS = 8
 DEFAULT_PATIENTS_PER_CLINIC = 20
-DEFAULT_SEED = 2011  # Boren et al. 2011, the source of the ladder.
+DEFAULT_SEED = 2011  # Boren et al. 2011, whose %MVIC figures the ladder reports.
 ADMIN_USERNAME = "admin"
 # Fixed, so that the same patient's sets get the same client_ids on every machine.
 CLIENT_ID_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b8e-8f0a-2c5d7e1b9a40")
 
-# Pain per ordinary set, 0..5: mostly in the pain-monitoring model's safe band (0-3), occasionally
-# "acceptable" (4-5). Pain above 5 only comes from a scripted flare-up.
+# Pain per ordinary set, 0 up to the default alert threshold: mostly in the pain-monitoring model's
+# safe band, occasionally "acceptable". Pain above the threshold only comes from a scripted flare-up.
 PAIN_WEIGHTS = (34, 30, 20, 10, 4, 2)
 # What a therapist writes on a prescription: shown to the patient and kept across stage changes.
 THERAPIST_NOTES = (
@@ -84,20 +85,22 @@ class Scenario(enum.StrEnum):
     CLEARANCE_LAPSED = "clearance_lapsed"
     RESTRICTED = "restricted"
     REVIEW_DUE = "review_due"
+    POSTERIOR_HIP = "posterior_hip"
 
     @property
     def story(self) -> str:
         return {
             "steady": "",
             "regressed": "regressed a stage after a pain flare-up",
-            "ready": "ready to progress (20+ reps), not yet advanced",
-            "pain": "pain above 5 this week",
+            "ready": "ready to progress, not yet advanced",
+            "pain": "a painful set this week, not yet reviewed",
             "no_logs": "stopped logging over a week ago",
             "clearance_missing": "needs clearance (pelvic fracture), none recorded",
             "not_cleared": "medical team has not cleared them yet",
             "clearance_lapsed": "clearance lapsed: exercises paused",
             "restricted": "cleared up to stage 2 at first, fully cleared later",
             "review_due": "clearance due for review this week",
+            "posterior_hip": "posterior hip replacement: no internal rotation, so stage 1 only",
         }[self.value]
 
     @property
@@ -111,6 +114,7 @@ _CLEARANCE_SCENARIOS = {
     Scenario.CLEARANCE_LAPSED,
     Scenario.RESTRICTED,
     Scenario.REVIEW_DUE,
+    Scenario.POSTERIOR_HIP,
 }
 
 
@@ -188,6 +192,7 @@ CLINICS: tuple[ClinicSpec, ...] = (
             Scenario.REGRESSED,
             Scenario.RESTRICTED,
             Scenario.REGRESSED,
+            Scenario.POSTERIOR_HIP,
         ),
     ),
     ClinicSpec(
@@ -261,6 +266,7 @@ _SPECIAL_ADHERENCE = {
     Scenario.REVIEW_DUE: Adherence.MEDIUM,
     Scenario.CLEARANCE_MISSING: Adherence.NONE,
     Scenario.NOT_CLEARED: Adherence.NONE,
+    Scenario.POSTERIOR_HIP: Adherence.HIGH,
 }
 # Days before today each special patient started; 0 = no programme yet.
 _SPECIAL_START = {
@@ -273,6 +279,7 @@ _SPECIAL_START = {
     Scenario.REGRESSED: WEEKS * 7,
     Scenario.CLEARANCE_MISSING: 0,
     Scenario.NOT_CLEARED: 0,
+    Scenario.POSTERIOR_HIP: 35,
 }
 _CLEARANCE_REASONS = {
     Scenario.CLEARANCE_MISSING: "pelvic fracture",
@@ -280,6 +287,7 @@ _CLEARANCE_REASONS = {
     Scenario.CLEARANCE_LAPSED: "pelvic fracture",
     Scenario.RESTRICTED: "pelvic fracture",
     Scenario.REVIEW_DUE: "total hip replacement",
+    Scenario.POSTERIOR_HIP: "posterior-approach total hip replacement",
 }
 _SET_NOTES = (
     "Felt easier today.",
@@ -556,12 +564,16 @@ class _Replay:
         self.flare_days: dict[dt.date, str] = {}
         self.last_log_day = self.today
         self.reviews_until: dt.date | None = None  # the therapist's last review day, if any
-        self.push_from: dt.date | None = None  # READY: 20+ reps from this day on
+        self.push_from: dt.date | None = None  # READY: the readiness reps from this day on
         sides = self._sides_worked()
         if scenario == Scenario.READY:
             self.push_from = self.today - days(6)
             self.forced_days |= {self.today - days(n) for n in range(1, 7)}
             self.reviews_until = self.today - days(8)
+        elif scenario == Scenario.POSTERIOR_HIP:
+            # Strong enough for stage 2 this week; the clearance keeps them at stage 1.
+            self.push_from = self.today - days(5)
+            self.forced_days |= {self.today - days(n) for n in range(1, 6)}
         elif scenario == Scenario.PAIN:
             flare = self.today - days(2)
             self.flare_days[flare] = sides[0]
@@ -671,6 +683,7 @@ class _Replay:
             Scenario.CLEARANCE_LAPSED,
             Scenario.RESTRICTED,
             Scenario.REVIEW_DUE,
+            Scenario.POSTERIOR_HIP,
         ):
             return
         signed_on = day - dt.timedelta(days=self.rng.randint(2, 6))
@@ -680,8 +693,27 @@ class _Replay:
             "signed_by_credentials": "MD, orthopaedic trauma",
             "signed_on": signed_on,
             "recorded_by": self.therapist,
-            "today": day,
+            # Recorded at the first visit, before the prescriptions it allows.
+            "now": self._at(day, 8, 30),
         }
+        if scenario == Scenario.POSTERIOR_HIP:
+            clearance_note_record(
+                **{
+                    **common,
+                    "signed_by_name": "Mr. James Okonkwo",
+                    "signed_by_credentials": "FRCS (Orth), hip surgeon",
+                },
+                reason="Total hip replacement, posterior approach; wound healed.",
+                procedure_on=signed_on - dt.timedelta(days=35),
+                decision=Decision.RESTRICTED,
+                weight_bearing=WeightBearing.FULL,
+                precautions=[Precaution.NO_INTERNAL_ROTATION, Precaution.NO_FLEXION_PAST_90],
+                operated_side=self.plan.affected_side,
+                restrictions="Posterior hip precautions for 12 weeks after surgery: a pillow "
+                "between the knees when lying on the side.",
+                review_on=self.today + dt.timedelta(days=40),
+            )
+            return
         if scenario == Scenario.CLEARANCE_LAPSED:
             clearance_note_record(
                 reason="Pelvic fracture (pubic rami), managed without surgery; healing well.",
@@ -723,7 +755,7 @@ class _Replay:
             signed_on=signed_on,
             review_on=self.today + dt.timedelta(days=14),
             recorded_by=self.therapist,
-            today=signed_on + dt.timedelta(days=1),
+            now=self._at(signed_on + dt.timedelta(days=1), 9, 0),
         )
 
     def _session(self, day: dt.date, at: dt.datetime) -> None:
@@ -759,10 +791,12 @@ class _Replay:
         reps = round(state.capacity - k * self.rng.uniform(0.5, 2.0) + self.rng.gauss(0, 1))
         reps = max(3, min(reps, REPS_CAP))
         pain = self.rng.choices(range(len(PAIN_WEIGHTS)), weights=PAIN_WEIGHTS)[0]
-        if state.sessions_at_stage < 3 and pain < 5 and self.rng.random() < 0.3:
+        acceptable = self.clinic.pain_alert_above
+        if state.sessions_at_stage < 3 and pain < acceptable and self.rng.random() < 0.3:
             pain += 1  # a new stage feels harder for the first few sessions
         if self.push_from is not None and day >= self.push_from and k == 0:
-            reps, pain = max(reps, 20 + self.rng.randint(0, 2)), min(pain, 2)
+            reps = max(reps, self.ready_threshold + self.rng.randint(0, 2))
+            pain = min(pain, self.pain_ceiling)
         return reps, pain
 
     def _log(
@@ -787,7 +821,7 @@ class _Replay:
             pain=pain,
             effort=self.rng.randint(3, 8) if self.rng.random() < 0.6 else None,
             performed_at=performed_at,
-            # `now` is the simulated moment the set reached the server, so the 30-day window
+            # `now` is the simulated moment the set reached the server, so the sync window
             # and the "not in the future" rule are checked as they were on that day.
             now=min(synced_at, self.now),
             client_id=uuid.uuid5(
@@ -799,7 +833,7 @@ class _Replay:
             note=note,
         )
         day = self.clinic.local_date(performed_at)
-        if pain > 5:
+        if state.prescription.thresholds.is_painful(pain):
             state.flare_on, state.flare_pain = day, pain
         if reps >= self.ready_threshold and pain <= self.pain_ceiling and not state.ready_since:
             state.ready_since = day
@@ -815,14 +849,23 @@ class _Replay:
                 continue
             number = prescription.stage.number
             if state.flare_on is not None:
+                # The pain alert is reviewed: back one stage, or (at stage 1) the exercise is
+                # gone over with the patient and continued.
+                pain_review_record(
+                    patient=self.patient,
+                    side=state.side,
+                    outcome=PainOutcome.REGRESSED if number > 1 else PainOutcome.CONTINUED,
+                    by=self.therapist,
+                    at=at,
+                    note=f"Pain {state.flare_pain}/10 at stage {number}: "
+                    + (
+                        "back one stage until it settles."
+                        if number > 1
+                        else "went over the exercise with the patient; continuing gently."
+                    ),
+                )
                 if number > 1:
-                    new = prescription_regress(
-                        prescription=prescription,
-                        by=self.therapist,
-                        at=at,
-                        note=f"Pain {state.flare_pain}/10 at stage {number}: back one stage "
-                        f"until it settles.",
-                    )
+                    new = Prescription.objects.active().get(patient=self.patient, side=state.side)
                     self._on_new_stage(state, new, capacity=self.rng.uniform(13, 16))
                     state.cautious_until = day + dt.timedelta(days=10)
                 state.flare_on = None
@@ -867,7 +910,7 @@ class _Replay:
             signed_on=day - dt.timedelta(days=1),
             review_on=day + dt.timedelta(days=90),
             recorded_by=self.therapist,
-            today=day,
+            now=self._at(day, 12, 0),
         )
         self.clearance_due = None
 

@@ -30,14 +30,15 @@ from django_htmx.http import HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
 from exercises.models import MAX_PAIN, MAX_REPS, NOTE_MAX_LENGTH, SetLog, Source
-from exercises.plan import SideProgress, progress_for
+from exercises.plan import PainWarning, SideProgress, pain_warning, progress_for
 from exercises.services import LoggedSet, set_log
 from patients.access import patient_of
 from patients.errors import IdempotencyConflict
 from patients.models import Patient, Side
+from patients.thresholds import EFFORT_MAX
 
 PAIN_CHOICES = range(MAX_PAIN + 1)
-EFFORT_CHOICES = range(11)
+EFFORT_CHOICES = range(EFFORT_MAX + 1)
 
 # The service's messages are written for API clients; a patient on a phone gets plain words.
 _PLAIN = {
@@ -45,8 +46,8 @@ _PLAIN = {
     ("reps", "max_value"): f"Enter the number of reps you did, from 1 to {MAX_REPS}.",
     ("pain", "min_value"): f"Choose your pain from 0 to {MAX_PAIN}.",
     ("pain", "max_value"): f"Choose your pain from 0 to {MAX_PAIN}.",
-    ("effort", "min_value"): "Choose the effort from 0 to 10, or leave it empty.",
-    ("effort", "max_value"): "Choose the effort from 0 to 10, or leave it empty.",
+    ("effort", "min_value"): f"Choose the effort from 0 to {EFFORT_MAX}, or leave it empty.",
+    ("effort", "max_value"): f"Choose the effort from 0 to {EFFORT_MAX}, or leave it empty.",
 }
 # Errors on any other field (the hidden ones, performed_at) are shown at the top of the card.
 _SHOWN_FIELDS = {"reps", "pain", "effort", "note"}
@@ -87,10 +88,29 @@ class SideView:
     form: LogForm | None
     problems: list[str]  # why the last set was not saved (shown even when the side is paused)
     saved: str | None = None  # the in-place confirmation after an htmx log
+    # After a set above the pain alert threshold: the warning, in place of the confirmation.
+    warning: PainWarning | None = None
 
     @property
     def side(self) -> str:
         return self.progress.side
+
+    @property
+    def pain_key(self) -> list[tuple[str, str, str]]:
+        """The pain key of this side: the thresholds in force for its prescription."""
+        prescription = self.progress.plan.prescription
+        assert prescription is not None
+        return prescription.thresholds.pain_key
+
+    def pain_band(self, pain: int) -> str:
+        prescription = self.progress.plan.prescription
+        assert prescription is not None
+        return prescription.thresholds.pain_band(pain)
+
+    @property
+    def pain_choices(self) -> list[tuple[int, str]]:
+        """Each score with its band ("none", "safe", "acceptable", "too_much")."""
+        return [(n, self.pain_band(n)) for n in PAIN_CHOICES]
 
 
 def _patient(request: HttpRequest) -> Patient:
@@ -129,11 +149,12 @@ def _page(
     *,
     bound: dict[str, LogForm] | None = None,
     saved: dict[str, str] | None = None,
+    warnings: dict[str, PainWarning] | None = None,
 ) -> dict[str, Any]:
     now = timezone.now()
     progress = progress_for(patient, now=now)
     today = _sets_today(patient, now)
-    bound, saved = bound or {}, saved or {}
+    bound, saved, warnings = bound or {}, saved or {}, warnings or {}
     sides = []
     for sp in progress.sides:
         if sp.plan.prescription is None:
@@ -141,13 +162,22 @@ def _page(
         posted = bound.get(sp.side)
         form = (posted or _fresh_form(sp)) if sp.plan.status == "active" else None
         problems = list(posted.non_field_errors()) if posted is not None else []
-        sides.append(SideView(sp, today.get(sp.side, 0), form, problems, saved.get(sp.side)))
+        sides.append(
+            SideView(
+                sp,
+                today.get(sp.side, 0),
+                form,
+                problems,
+                saved.get(sp.side),
+                warnings.get(sp.side),
+            )
+        )
     return {
         "patient": patient,
         "progress": progress,
         "sides": sides,
-        "pain_choices": PAIN_CHOICES,
         "effort_choices": EFFORT_CHOICES,
+        "effort_max": EFFORT_MAX,
         "max_reps": MAX_REPS,
         "note_max_length": NOTE_MAX_LENGTH,
     }
@@ -163,7 +193,27 @@ def _render(request: HttpRequest, patient: Patient, template: str, context: dict
 @login_required
 def me(request: HttpRequest) -> HttpResponse:
     patient = _patient(request)
-    return HttpResponse(_render(request, patient, "clinic/me.html", _page(patient)))
+    return HttpResponse(
+        _render(
+            request, patient, "clinic/me.html", _page(patient, warnings=_warnings(request, patient))
+        )
+    )
+
+
+def _warnings(request: HttpRequest, patient: Patient) -> dict[str, PainWarning]:
+    """The warning of a painful set just saved without JavaScript (`?set=<id>` after the
+    redirect): a reload shows it again, and another patient's set id shows nothing."""
+    raw = request.GET.get("set", "")
+    if not raw.isdigit():
+        return {}
+    logged = (
+        SetLog.objects.valid()
+        .filter(patient=patient, pk=int(raw))
+        .select_related("prescription", "patient__clinic")
+        .first()
+    )
+    warning = pain_warning(logged) if logged is not None else None
+    return {logged.side: warning} if logged is not None and warning is not None else {}
 
 
 @require_POST
@@ -178,15 +228,20 @@ def me_log(request: HtmxHttpRequest) -> HttpResponse:
     form = LogForm(request.POST, prefix=side)
     logged = _log(patient, request, form) if form.is_valid() else None
 
+    warning = pain_warning(logged.set_log) if logged is not None else None
     if logged is not None and not request.htmx:
+        if warning is not None:
+            # Not a calm message at the top: the warning, on the side's card (see `_warnings`).
+            return redirect(f"{reverse('me')}?set={logged.set_log.pk}#side-{side}")
         messages.success(request, _confirmation(patient, logged))
         return redirect(f"{reverse('me')}#side-{side}")
 
-    context = (
-        _page(patient, saved={side: _confirmation(patient, logged)})
-        if logged is not None
-        else _page(patient, bound={side: form})
-    )
+    if logged is None:
+        context = _page(patient, bound={side: form})
+    elif warning is not None:
+        context = _page(patient, warnings={side: warning})
+    else:
+        context = _page(patient, saved={side: _confirmation(patient, logged)})
     card = next((s for s in context["sides"] if s.side == side), None)
     if card is None:
         # The therapist stopped this side meanwhile: show the whole, current plan.
@@ -243,9 +298,6 @@ def _log(patient: Patient, request: HttpRequest, form: LogForm) -> LoggedSet | N
 def _confirmation(patient: Patient, logged: LoggedSet) -> str:
     entry = logged.set_log
     at = timezone.localtime(entry.performed_at, patient.clinic.tzinfo)
-    text = (
+    return (
         f"Saved: {entry.reps} reps, pain {entry.pain}/10 on your {entry.side} side at {at:%H:%M}."
     )
-    if entry.pain_alert:
-        text += " That is too much pain: stop this exercise and tell your therapist."
-    return text

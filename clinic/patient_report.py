@@ -1,7 +1,7 @@
 """The per-patient progression report (`/reports/patients/<id>/`): to print, file or send on.
 
 One page holds what a referrer or a payer's file needs: who the patient is, both sides' ladder over
-the period (stage steps with who decided, a chart, a per-stage summary), adherence (the 30-day
+the period (stage steps with who decided, a chart, a per-stage summary), adherence (the
 monitoring windows with their data days, sessions per Monday–Sunday week against the target), every
 clearance note, and every set. Each table is a `csv_export.Table`, downloadable with
 `?format=csv&table=<name>` (the same rows as on screen, spreadsheet-safe).
@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.db.models import Avg, Count, DateField, Max, Min, Q
+from django.db.models import Avg, Count, DateField, F, Max, Min, Q
 from django.db.models.functions import TruncDate, TruncWeek
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
@@ -40,12 +40,13 @@ from clinic.audit import report_access
 from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
 from clinic.csv_export import Table, table_download, wants_csv
 from clinic.views import requires
-from exercises.adherence import Window, monitoring_windows, week_of
-from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog, StageChange
+from exercises.adherence import Window, discharge_day, monitoring_windows, week_of
+from exercises.models import Prescription, SetLog, StageChange, pain_ceiling_in_force
 from patients.access import is_clinic_staff, staff_patient_for_user
 from patients.audit import recorded
 from patients.clearance import ClearanceState, clearance_status, note_in_effect
 from patients.models import ClearanceNote, Decision, Patient, Side
+from patients.thresholds import WINDOW_DAYS
 
 SYSTEM = "automatic (system)"
 
@@ -144,7 +145,7 @@ class StageRow(NamedTuple):
     best_reps: int | None
     mean_reps: float | None
     max_pain: int | None
-    pain_above_5: int
+    painful: int
     first_day: dt.date | None
     last_day: dt.date | None
     voided: int
@@ -174,14 +175,17 @@ class NoteRow(NamedTuple):
     signed_on: dt.date
     decision: str
     reason: str
+    procedure_on: dt.date | None
+    precautions: str
     restrictions: str
     max_stage: int | str
     weight_bearing: str
     signed_by: str
     credentials: str
-    review_on: dt.date
+    review_on: dt.date | None
     recorded_by: str
     recorded_at: dt.datetime
+    scanned_copy: str
     today: str
 
 
@@ -197,6 +201,7 @@ class SetRow(NamedTuple):
     note: str
     voided: bool
     void_reason: str
+    above_alert: bool
 
 
 @dataclass(frozen=True)
@@ -269,20 +274,25 @@ def _report(
         SetLog.objects.filter(
             patient=patient, performed_at__gte=period.start, performed_at__lt=period.end
         )
+        .with_alert_threshold()
         .select_related("stage", "logged_by")
         .order_by("performed_at", "id")
     )
     notes = list(
         ClearanceNote.objects.filter(patient=patient).newest_first().select_related("recorded_by")
     )
-    # Windows stop at the end of the period (or today), so a report on a past period always
-    # reads the same; a window that began before the period is shown whole, from its first day.
+    # The one rule of monitoring windows (`exercises.adherence.monitoring_windows`): they stop at
+    # the end of the period (or today), so a report on a past period always reads the same, and
+    # at discharge; a window that began before the period is shown whole, from its first day.
     windows = (
-        [
-            w
-            for w in monitoring_windows(patient, monitoring_start, min(last, today))
-            if w.last >= first
-        ]
+        monitoring_windows(
+            start=monitoring_start,
+            days={s.performed_at.astimezone(tz).date() for s in _valid_before(patient, last, tz)},
+            until=min(last, today),
+            today=today,
+            discharged_on=discharge_day(patient),
+            from_day=first,
+        )
         if monitoring_start
         else []
     )
@@ -311,10 +321,10 @@ def _report(
                 "Stage name",
                 "Valid sets",
                 "Days with a set",
-                "Best reps",
+                "Best reps within the pain ceiling",
                 "Mean reps",
                 "Highest pain",
-                f"Sets with pain above {PAIN_ALERT_ABOVE}",
+                "Sets above the pain alert threshold",
                 "First day",
                 "Last day",
                 "Voided sets (not counted)",
@@ -323,9 +333,9 @@ def _report(
         ),
         Table(
             "windows",
-            "30-day monitoring windows",
+            f"{WINDOW_DAYS}-day monitoring windows",
             ("First day", "Last day", "Days", "Data days", "Band", "Status", "The data days"),
-            _window_rows(windows, today),
+            _window_rows(windows),
         ),
         Table(
             "weekly-sessions",
@@ -347,8 +357,10 @@ def _report(
             (
                 "Signed on",
                 "Decision",
-                "Reason",
-                "Restrictions",
+                "Procedure or injury",
+                "Procedure or injury on",
+                "Movement precautions",
+                "Other restrictions",
                 "Highest stage allowed",
                 "Weight-bearing",
                 "Signed by",
@@ -356,6 +368,7 @@ def _report(
                 "Review on",
                 "Recorded by",
                 "Recorded at",
+                "Scanned copy",
                 "Today",
             ),
             _note_rows(patient, notes, today, tz),
@@ -375,6 +388,7 @@ def _report(
                 "Note",
                 "Voided",
                 "Void reason",
+                "Above the pain alert threshold",
             ),
             _set_rows(sets, tz),
         ),
@@ -394,7 +408,7 @@ def _report(
         "sides": sides,
         "tables": tables,
         **{t.name.replace("-", "_"): t for t in tables},
-        "pain_above": PAIN_ALERT_ABOVE,
+        "thresholds": clinic.thresholds,
     }
 
 
@@ -431,18 +445,21 @@ def _stage_rows(patient: Patient, period: Period) -> list[StageRow]:
     """Per side and stage, in ONE aggregate query; voided sets counted apart, never in a figure."""
     day = TruncDate("performed_at", tzinfo=period.tz)
     valid = Q(voided_at__isnull=True)
+    # Each set is judged by the thresholds in force for it: its prescription's, else the clinic's.
+    within_ceiling = Q(pain__lte=pain_ceiling_in_force("prescription__"))
     rows = (
         SetLog.objects.filter(
             patient=patient, performed_at__gte=period.start, performed_at__lt=period.end
         )
+        .with_alert_threshold()
         .values("side", "stage__number", "stage__name")
         .annotate(
             n=Count("pk", filter=valid),
             days=Count(day, filter=valid, distinct=True),
-            best=Max("reps", filter=valid),
+            best=Max("reps", filter=valid & within_ceiling),
             mean=Avg("reps", filter=valid),
             max_pain=Max("pain", filter=valid),
-            painful=Count("pk", filter=valid & Q(pain__gt=PAIN_ALERT_ABOVE)),
+            painful=Count("pk", filter=valid & Q(pain__gt=F("alert_threshold"))),
             first_day=Min(day, filter=valid),
             last_day=Max(day, filter=valid),
             voided=Count("pk", filter=Q(voided_at__isnull=False)),
@@ -460,7 +477,7 @@ def _stage_rows(patient: Patient, period: Period) -> list[StageRow]:
             # Rounded here so both databases print the same figure (PostgreSQL averages in numeric).
             mean_reps=round(float(r["mean"]), 1) if r["mean"] is not None else None,
             max_pain=r["max_pain"],
-            pain_above_5=r["painful"],
+            painful=r["painful"],
             first_day=r["first_day"],
             last_day=r["last_day"],
             voided=r["voided"],
@@ -478,27 +495,19 @@ def days_text(days: Sequence[dt.date]) -> str:
     )
 
 
-def _window_rows(windows: Sequence[Window], today: dt.date) -> list[WindowRow]:
-    rows = []
-    for w in windows:
-        if w.complete:
-            status = "complete"
-        elif w.last == today:
-            status = "in progress"
-        else:
-            status = "cut at the end of the period"
-        rows.append(
-            WindowRow(
-                first=w.first,
-                last=w.last,
-                length=(w.last - w.first).days + 1,
-                data_days=w.data_days,
-                band=w.band.label,
-                status=status,
-                days=days_text(w.days),
-            )
+def _window_rows(windows: Sequence[Window]) -> list[WindowRow]:
+    return [
+        WindowRow(
+            first=w.first,
+            last=w.until,
+            length=w.length,
+            data_days=w.data_days,
+            band=w.band.label,
+            status=w.status.label,
+            days=days_text(w.days),
         )
-    return rows
+        for w in windows
+    ]
 
 
 def _week_rows(
@@ -554,7 +563,7 @@ def _week_rows(
                 rows.append(
                     WeekRow(Side(side).label, monday, sunday, in_period, count, target, status)
                 )
-            monday += dt.timedelta(days=7)
+            monday += dt.timedelta(weeks=1)
     return rows
 
 
@@ -578,20 +587,34 @@ def _note_rows(
             signed_on=n.signed_on,
             decision=n.get_decision_display(),
             reason=n.reason,
+            procedure_on=n.procedure_on,
+            precautions=(
+                f"{'; '.join(str(p.label) for p in n.precautions)} "
+                f"({n.get_operated_side_display().lower()} hip)"
+                if n.precautions
+                else ""
+            ),
             restrictions=n.restrictions,
             # Words, not a blank, where there is no number: "no limit" and "not cleared" differ.
-            max_stage=n.max_stage
-            or ("none (not cleared)" if n.decision == Decision.NOT_CLEARED else "no limit"),
+            max_stage=n.max_stage or _no_stage_limit(n.decision),
             weight_bearing=n.get_weight_bearing_display(),
             signed_by=n.signed_by_name,
             credentials=n.signed_by_credentials,
             review_on=n.review_on,
             recorded_by=_name(n.recorded_by),
             recorded_at=_local(n.recorded_at, tz),
+            scanned_copy=n.document_name if n.document else "",
             today=today_text(n),
         )
         for n in notes
     ]
+
+
+def _no_stage_limit(decision: str) -> str:
+    return {
+        Decision.NOT_CLEARED: "none (not cleared)",
+        Decision.NOT_REQUIRED: "no limit (clearance no longer needed)",
+    }.get(decision, "no limit")
 
 
 def _set_rows(sets: Sequence[SetLog], tz: ZoneInfo) -> list[SetRow]:
@@ -608,6 +631,7 @@ def _set_rows(sets: Sequence[SetLog], tz: ZoneInfo) -> list[SetRow]:
             note=s.note,
             voided=s.is_voided,
             void_reason=s.void_reason,
+            above_alert=s.pain_alert,
         )
         for s in sets
     ]
@@ -627,7 +651,9 @@ def _sides(
     by_side: dict[str, list[ChartSet]] = defaultdict(list)
     for s in sets:
         if not s.is_voided:
-            by_side[s.side].append(ChartSet(s.performed_at, s.reps, s.pain, s.stage.number))
+            by_side[s.side].append(
+                ChartSet(s.performed_at, s.reps, s.pain, s.stage.number, s.alert_threshold)
+            )
     reports = []
     for side in Side.values:
         label = Side(side).label
@@ -669,3 +695,9 @@ def _sides(
             )
         )
     return reports
+
+
+def _valid_before(patient: Patient, last: dt.date, tz: ZoneInfo) -> Sequence[SetLog]:
+    """The patient's valid sets up to the end of `last` (clinic day): the days of the windows."""
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+    return SetLog.objects.valid().filter(patient=patient, performed_at__lt=end).only("performed_at")

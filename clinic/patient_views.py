@@ -26,8 +26,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.paginator import Page, Paginator
-from django.db.models import Max
-from django.http import Http404, HttpRequest, HttpResponse
+from django.db.models import Q
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -38,16 +38,23 @@ from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
 from clinic.forms import (
     ClearanceNoteForm,
     LogSetForm,
+    PainReviewForm,
     StageChangeForm,
     StartPrescriptionForm,
     VoidSetForm,
     add_service_errors,
 )
-from exercises.adherence import logged_days_by_side, rolling_window, week_of
+from exercises.adherence import (
+    logged_days_by_side,
+    patient_current_window,
+    rolling_window,
+    week_of,
+)
 from exercises.models import Prescription, SetLog, Source, Stage, StageChange
 from exercises.plan import SidePlan, plan_for
-from exercises.progression import patient_alerts
+from exercises.progression import AlertKind, PainAlert, open_pain_alerts, patient_alerts
 from exercises.services import (
+    pain_review_record,
     prescription_advance,
     prescription_regress,
     prescription_start,
@@ -56,8 +63,8 @@ from exercises.services import (
     set_void,
 )
 from patients.access import can_change_clinical, staff_patient_for_user
-from patients.audit import recorded
-from patients.clearance import clearance_status, note_in_effect
+from patients.audit import record_access, recorded
+from patients.clearance import clearance_problem, clearance_status, note_in_effect
 from patients.models import AccessAction, AffectedSide, ClearanceNote, Patient, Side
 from patients.services import clearance_note_record
 from patients.views import patient_for_change
@@ -74,11 +81,19 @@ class SideView:
     label: str
     next_stage: Stage | None = None
     previous_stage: Stage | None = None
+    # Why the clearance rules out the next stage on this side (the advance button is disabled).
+    next_stage_blocked: str | None = None
+    # Stages the clearance rules out for a start on this side, with why (the start form).
+    ruled_out: dict[int, str] = field(default_factory=dict)
+    nothing_allowed: bool = False
     best_reps: int | None = None
     sessions_this_week: int = 0
     chart: Chart | None = None
     start_form: StartPrescriptionForm | None = None
     change_form: StageChangeForm | None = None
+    # The side's open pain alert and the form to review it.
+    pain_alert: PainAlert | None = None
+    review_form: PainReviewForm | None = None
     # Refusals of a form this card no longer shows (e.g. the side was stopped in another tab).
     errors: list[str] = field(default_factory=list)
     affected: bool = False
@@ -167,8 +182,13 @@ def patient_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 def prescription_start_view(request: HttpRequest, patient: Patient, side: str) -> HttpResponse:
     if side not in Side.values:
         raise Http404("No such side.")
+    stages = _stages()
     form = StartPrescriptionForm(
-        request.POST, prefix=f"start-{side}", stages=_stages(), clinic=patient.clinic
+        request.POST,
+        prefix=f"start-{side}",
+        stages=stages,
+        clinic=patient.clinic,
+        ruled_out=_ruled_out(patient, side, stages),
     )
     if form.is_valid():
         try:
@@ -298,17 +318,95 @@ def set_void_view(request: HttpRequest, patient: Patient, set_pk: int) -> HttpRe
 
 @patient_action
 def clearance_record_view(request: HttpRequest, patient: Patient) -> HttpResponse:
-    form = ClearanceNoteForm(request.POST, prefix="clearance", stage_numbers=_stage_numbers())
+    form = ClearanceNoteForm(
+        request.POST,
+        request.FILES,
+        prefix="clearance",
+        stage_numbers=_stage_numbers(),
+        patient=patient,
+    )
     if form.is_valid():
+        required_before = patient.requires_clearance
         try:
-            clearance_note_record(patient=patient, recorded_by=request.user, **form.cleaned_data)
+            note = clearance_note_record(
+                patient=patient, recorded_by=request.user, **form.service_kwargs()
+            )
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
             status = clearance_status(patient, patient.clinic.local_date(timezone.now()))
-            messages.success(request, f"Clearance note recorded. {status.summary}")
+            if required_before and not patient.requires_clearance:
+                text = (
+                    f"Clearance note recorded: {patient.first_name} no longer needs medical "
+                    f"clearance, on the sign-off of {note.signed_by_name} "
+                    f"({note.signed_by_credentials})."
+                )
+            elif not required_before:
+                text = (
+                    f"Clearance note recorded. {patient.first_name} now needs medical clearance "
+                    f"({patient.clearance_reason}). {status.summary}"
+                )
+            else:
+                text = f"Clearance note recorded. {status.summary}"
+            messages.success(request, text)
             return _back(patient, "clearance")
     return _page(request, patient, bound={"clearance": form})
+
+
+@require_GET
+@login_required
+def clearance_document(request: HttpRequest, pk: int, note_pk: int) -> HttpResponse:
+    """The scanned copy of a clearance note, for the patient's care team only (everyone else gets
+    the same 404 as for a note that does not exist). Each opening is an access event."""
+    patient = staff_patient_for_user(request.user, pk)
+    note = ClearanceNote.objects.filter(patient=patient, pk=note_pk).exclude(document="").first()
+    if note is None:
+        raise Http404("No scanned copy for this note.")
+    try:
+        handle = note.document.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The scanned copy is missing from storage.") from exc
+    record_access(
+        user=request.user,
+        action=AccessAction.CLEARANCE_DOCUMENT,
+        patient=patient,
+        detail=f"clearance note #{note.pk}",
+    )
+    response = FileResponse(
+        handle,
+        content_type=note.document_type,
+        as_attachment=False,
+        filename=note.document_name or f"clearance-{note.pk}",
+    )
+    # A health record: never kept by a browser or a proxy.
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@patient_action
+def pain_review_view(request: HttpRequest, patient: Patient, side: str) -> HttpResponse:
+    if side not in Side.values:
+        raise Http404("No such side.")
+    form = PainReviewForm(request.POST, prefix=f"review-{side}")
+    if form.is_valid():
+        try:
+            review = pain_review_record(
+                patient=patient,
+                side=side,
+                by=request.user,
+                outcome=form.cleaned_data["outcome"],
+                note=form.cleaned_data["note"],
+                seen_through=form.cleaned_data["seen_through"],
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(
+                request,
+                f"Pain alert on the {side} side reviewed: {review.get_outcome_display().lower()}.",
+            )
+            return _back(patient, f"side-{side}")
+    return _page(request, patient, bound={f"review-{side}": form})
 
 
 def _back(patient: Patient, anchor: str, *, page: str | None = None) -> HttpResponse:
@@ -325,6 +423,24 @@ def _stages() -> list[Stage]:
     return list(Stage.objects.select_related("ladder").order_by("ladder__name", "number"))
 
 
+def _ruled_out(
+    patient: Patient,
+    side: str,
+    stages: list[Stage],
+    notes: list[ClearanceNote] | None = None,
+    today: dt.date | None = None,
+) -> dict[int, str]:
+    """The stages the clearance rules out for starting `side` today, with why (by stage id)."""
+    today = today or patient.clinic.local_date(timezone.now())
+    if notes is None:
+        notes = list(patient.clearance_notes.all())
+    return {
+        stage.pk: problem
+        for stage in stages
+        if (problem := clearance_problem(patient, stage, side, today, notes))
+    }
+
+
 def _stage_numbers(stages: list[Stage] | None = None) -> list[int]:
     return sorted({s.number for s in (stages if stages is not None else _stages())})
 
@@ -332,6 +448,7 @@ def _stage_numbers(stages: list[Stage] | None = None) -> list[int]:
 def _logs_context(request: HttpRequest, patient: Patient, can_change: bool) -> dict[str, Any]:
     logs = (
         SetLog.objects.filter(patient=patient)
+        .with_alert_threshold()
         .select_related("stage", "logged_by", "voided_by")
         .order_by("-performed_at", "-id")
     )
@@ -360,14 +477,6 @@ def _page(
 
     stages = _stages()
     plans = plan_for(patient, now=now)
-    current_ids = [p.prescription.pk for p in plans if p.prescription]
-    best = dict(
-        SetLog.objects.valid()
-        .filter(prescription_id__in=current_ids)
-        .values("prescription_id")
-        .annotate(best=Max("reps"))
-        .values_list("prescription_id", "best")
-    )
     week_days = logged_days_by_side(patient, *week_of(today))
     changes = list(
         StageChange.objects.filter(patient=patient)
@@ -375,6 +484,10 @@ def _page(
         .order_by("-at", "-id")
     )
     charts = _charts(patient, plans, changes, now)
+    notes = list(
+        ClearanceNote.objects.filter(patient=patient).newest_first().select_related("recorded_by")
+    )
+    pain = open_pain_alerts(Q(patient=patient), [clinic])
 
     sides = []
     for plan in plans:
@@ -383,45 +496,62 @@ def _page(
             plan=plan,
             label=Side(plan.side).label,
             affected=patient.affected_side in (plan.side, AffectedSide.BOTH),
+            pain_alert=pain.get((patient.pk, plan.side)),
         )
         start_key, change_key = f"start-{plan.side}", f"change-{plan.side}"
+        review_key = f"review-{plan.side}"
         if p is not None:
             ladder = [s for s in stages if s.ladder_id == p.stage.ladder_id]
             view.next_stage = next((s for s in ladder if s.number > p.stage.number), None)
             view.previous_stage = next(
                 (s for s in reversed(ladder) if s.number < p.stage.number), None
             )
-            view.best_reps = best.get(p.pk)
+            if view.next_stage is not None:
+                view.next_stage_blocked = clearance_problem(
+                    patient, view.next_stage, plan.side, today, notes
+                )
+            # Within the pain ceiling (`PrescriptionQuerySet.with_readiness`).
+            view.best_reps = p.best_reps
             view.sessions_this_week = len(week_days[plan.side])
         view.chart = charts.get(plan.side)
         if can_change and p is None:
-            view.start_form = bound.get(start_key) or StartPrescriptionForm(  # type: ignore[assignment]
-                prefix=start_key, stages=stages, clinic=clinic
-            )
+            view.ruled_out = _ruled_out(patient, plan.side, stages, notes, today)
+            # With every stage ruled out there is nothing to choose: the card says why instead
+            # of offering a form that cannot succeed.
+            view.nothing_allowed = len(view.ruled_out) == len(stages)
+            if not view.nothing_allowed:
+                view.start_form = bound.get(start_key) or StartPrescriptionForm(  # type: ignore[assignment]
+                    prefix=start_key, stages=stages, clinic=clinic, ruled_out=view.ruled_out
+                )
         elif can_change:
             view.change_form = bound.get(change_key) or StageChangeForm(prefix=change_key)  # type: ignore[assignment]
+        if is_therapist_here and view.pain_alert is not None:
+            view.review_form = bound.get(review_key) or PainReviewForm(prefix=review_key)  # type: ignore[assignment]
         view.errors = [
             str(e)
-            for key in (start_key, change_key)
+            for key in (start_key, change_key, review_key)
             if key in bound
             and bound[key] is not view.start_form
             and bound[key] is not view.change_form
+            and bound[key] is not view.review_form
             for e in bound[key].errors.get(NON_FIELD_ERRORS, [])
         ]
         sides.append(view)
 
-    notes = list(
-        ClearanceNote.objects.filter(patient=patient).newest_first().select_related("recorded_by")
-    )
     active = [p.prescription for p in plans if p.prescription]
+    current = patient_current_window(patient, today=today)
     context = {
         "patient": patient,
         "clinic": clinic,
         "today": today,
         "is_therapist_here": is_therapist_here,
         "sides": sides,
-        "alerts": patient_alerts(patient, now=now),
+        # Pain alerts are shown (with their review form) on their side's card.
+        "alerts": [a for a in patient_alerts(patient, now=now) if a.kind != AlertKind.PAIN],
+        "pain_alerts": [v for v in sides if v.pain_alert is not None],
         "window": rolling_window(patient, today),
+        "monitoring_window": current,
+        "thresholds": clinic.thresholds,
         "changes": changes,
         "notes": notes,
         "note_in_effect": note_in_effect(notes, today),
@@ -435,7 +565,9 @@ def _page(
         ),
         "clearance_form": bound.get("clearance")
         or (
-            ClearanceNoteForm(prefix="clearance", stage_numbers=_stage_numbers(stages))
+            ClearanceNoteForm(
+                prefix="clearance", stage_numbers=_stage_numbers(stages), patient=patient
+            )
             if can_change
             else None
         ),
@@ -452,13 +584,14 @@ def _charts(
     """One chart per side that has sets in the last CHART_DAYS days."""
     since = now - dt.timedelta(days=CHART_DAYS)
     sets: dict[str, list[ChartSet]] = defaultdict(list)
-    for side, at, reps, pain, stage in (
+    for side, at, reps, pain, stage, alert_above in (
         SetLog.objects.valid()
         .filter(patient=patient, performed_at__gte=since)
+        .with_alert_threshold()
         .order_by("performed_at", "id")
-        .values_list("side", "performed_at", "reps", "pain", "stage__number")
+        .values_list("side", "performed_at", "reps", "pain", "stage__number", "alert_threshold")
     ):
-        sets[side].append(ChartSet(at, reps, pain, stage))
+        sets[side].append(ChartSet(at, reps, pain, stage, alert_above))
     steps: dict[str, list[ChartStep]] = defaultdict(list)
     for change in reversed(changes):  # oldest first
         if change.at >= since:

@@ -36,8 +36,9 @@ from exercises.models import ChangeReason
 from patients.access import is_clinic_staff
 from patients.audit import recorded
 from patients.models import Clinic, Patient, Role, Side
+from patients.thresholds import WINDOW_DAYS
 
-DEFAULT_DAYS = 30  # one monitoring window's length: the period a payer usually asks about
+DEFAULT_DAYS = WINDOW_DAYS  # one monitoring window's length: the period a payer usually asks about
 # The page lists a table this many rows at a time (`?page_<table>=N`); its CSV download holds every
 # row. The per-patient tables (sessions, windows) of a clinic with thousands of patients would
 # otherwise be tens of thousands of cells, and the page's cost would grow with the clinic
@@ -332,9 +333,7 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
                     w.prescription.stage.number,
                     scope.clinic.local_date(w.ready_since),
                     w.days,
-                    f"Stage {w.prescription.stage.number + 1}"
-                    if w.prescription.has_next_stage
-                    else "Ladder complete",
+                    f"Stage {w.next_stage.number}" if w.next_stage else "Ladder complete",
                 )
                 for w in backlog
             ],
@@ -345,6 +344,7 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
 
     # Pain
     pain = figures.pain(scope)
+    above = scope.clinic.pain_alert_above
     tables["pain"] = _shown(
         Table(
             "pain",
@@ -352,8 +352,11 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
             ("Figure", "Value"),
             [
                 ("Valid sets logged", pain.sets),
-                ("Sets with pain above 5/10", pain.painful_sets),
-                ("Patients with a set above 5/10", pain.painful_patients),
+                (
+                    f"Sets above the pain alert threshold (clinic: above {above}/10)",
+                    pain.painful_sets,
+                ),
+                ("Patients with such a set", pain.painful_patients),
                 ("Sides with an open pain alert now", len(pain.open_alerts)),
             ],
         ),
@@ -362,16 +365,17 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
     tables["pain_alerts"] = _shown(
         Table(
             "pain_alerts",
-            "Open pain alerts (pain above 5/10 in the last 7 days)",
-            ("Patient", "Record", "Side", "Stage", "Highest pain", "On"),
+            "Open pain alerts (painful sets not yet reviewed by a therapist)",
+            ("Patient", "Record", "Side", "Stage", "Highest pain", "On", "Sets not reviewed"),
             [
                 (
                     p.patient.full_name,
                     p.patient.record_number,
                     _side(p.side),
-                    p.stage.number,
-                    p.recent_max_pain,
-                    scope.clinic.local_date(p.recent_max_pain_at),
+                    p.alert.stage,
+                    p.alert.highest_pain,
+                    scope.clinic.local_date(p.alert.highest_at),
+                    p.alert.sets,
                 )
                 for p in pain.open_alerts
             ],
@@ -421,7 +425,7 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
     tables["windows"] = _shown(
         Table(
             "windows",
-            "Monitoring windows (30 days from the start of monitoring)",
+            f"Monitoring windows ({WINDOW_DAYS} days from the start of monitoring)",
             ("Patient", "Record", "Window", "First day", "Last day", "Data days", "Band", "Status"),
             [
                 (
@@ -432,9 +436,7 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
                     w.last,
                     w.data_days,
                     w.band.label,
-                    "ended at discharge"
-                    if w.discharged
-                    else ("ended" if w.ended else "in progress (so far)"),
+                    w.status.label,
                 )
                 for w in windows
             ],
@@ -487,7 +489,7 @@ def build_report(scope: figures.Scope, pages: Mapping[str, Any] | None = None) -
     tables["clearance_review"] = _shown(
         Table(
             "clearance_review",
-            "Clearances due for review within 7 days",
+            f"Clearances due for review within {scope.clinic.review_soon_days} days",
             ("Patient", "Record", "Review on", "Signed by"),
             [
                 (

@@ -87,6 +87,8 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # `numbers`: the definitions of patients/thresholds.py (window days, bands).
+                "patients.thresholds.template_context",
             ],
         },
     },
@@ -191,8 +193,18 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded clinical documents (the scanned copy of a clearance sign-off). Never under STATIC_ROOT
+# and never given a URL: `clinic.patient_views.clearance_document` serves each to the patient's care team
+# only, and records who opened it. Back this folder up with the database (docs/backups.md).
+PRIVATE_FILES_ROOT = env.path("PRIVATE_FILES_ROOT", default=BASE_DIR / "private-files")
+# A clinic export carries a signature (clinic/backup.py); both servers of a move share this key.
+EXPORT_SIGNING_KEY: str = env.str("EXPORT_SIGNING_KEY", default="") or SECRET_KEY
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "private": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(PRIVATE_FILES_ROOT)},
+    },
     "staticfiles": {
         "BACKEND": env.str(
             "STATICFILES_BACKEND",
@@ -323,6 +335,7 @@ SPECTACULAR_SETTINGS = {
         "SideEnum": "patients.models.Side",
         "SideStatusEnum": "exercises.api.serializers.SIDE_STATUS_CHOICES",
         "BatchItemStatusEnum": "exercises.api.serializers.BATCH_STATUS_CHOICES",
+        "PainBandEnum": "exercises.api.serializers.PAIN_BAND_CHOICES",
     },
 }
 

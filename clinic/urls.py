@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from clinic import access_log, dashboard, me, patient_report, patient_views, reports, views
 from clinic.forms import AdminSignInForm
+from clinic.sources import views as sources
 
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
@@ -35,6 +36,7 @@ urlpatterns = [
     path("reports/patients/<int:pk>/", patient_report.patient_report, name="patient-report"),
     # Who viewed or exported what, clinic-wide (docs/audit.md).
     path("audit/", access_log.access_log, name="access-log"),
+    path("sources/", sources.sources, name="sources"),
     path("me/", me.me, name="me"),
     path("me/log/", me.me_log, name="me-log"),
     # The patient page (care team) and its actions; patient management lives in patients.urls.
@@ -71,6 +73,16 @@ urlpatterns = [
         "patients/<int:pk>/clearance/",
         patient_views.clearance_record_view,
         name="patient-clearance-record",
+    ),
+    path(
+        "patients/<int:pk>/clearance/<int:note_pk>/document/",
+        patient_views.clearance_document,
+        name="patient-clearance-document",
+    ),
+    path(
+        "patients/<int:pk>/sides/<str:side>/pain-review/",
+        patient_views.pain_review_view,
+        name="patient-pain-review",
     ),
     path("api/v1/", include("exercises.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

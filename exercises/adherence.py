@@ -3,7 +3,14 @@
 A *session* is a calendar day on which at least one valid set was logged for that side; a *data
 day* is a calendar day with at least one valid set on any side. Days are counted in the clinic's
 time zone, so a set at 23:30 local time belongs to that evening, not to the next UTC day. US remote
-therapeutic monitoring counts data days in 30-day windows and bands them: fewer than 2, 2-15, 16-30.
+therapeutic monitoring counts data days in windows of `WINDOW_DAYS` and bands them
+(`patients.thresholds`).
+
+**Monitoring windows** have one rule, `monitoring_windows`: consecutive windows counted from
+the clinic day monitoring started (the first prescription's), ending at discharge. The clinic
+report, the patient report, the dashboard, the patient page and the API all take their windows
+from it. The *rolling* window (the data days of the last `WINDOW_DAYS` days) is a separate
+figure, not a monitoring window.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import QuerySet
@@ -18,8 +26,7 @@ from django.db.models.functions import TruncDate
 
 from exercises.models import SetLog
 from patients.models import Patient
-
-WINDOW_DAYS = 30
+from patients.thresholds import BAND_HIGH_FROM, BAND_LOW_BELOW, WINDOW_DAYS
 
 
 class AdherenceBand(enum.StrEnum):
@@ -29,13 +36,17 @@ class AdherenceBand(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"under_2": "<2 days", "2_15": "2–15 days", "16_30": "16–30 days"}[self.value]
+        return {
+            "under_2": f"<{BAND_LOW_BELOW} days",
+            "2_15": f"{BAND_LOW_BELOW}–{BAND_HIGH_FROM - 1} days",
+            "16_30": f"{BAND_HIGH_FROM}–{WINDOW_DAYS} days",
+        }[self.value]
 
 
 def band(data_days: int) -> AdherenceBand:
-    if data_days < 2:
+    if data_days < BAND_LOW_BELOW:
         return AdherenceBand.UNDER_2
-    if data_days <= 15:
+    if data_days < BAND_HIGH_FROM:
         return AdherenceBand.DAYS_2_15
     return AdherenceBand.DAYS_16_30
 
@@ -97,10 +108,9 @@ def sessions_this_week(patient: Patient, side: str, target: int, today: dt.date)
     return WeekAdherence(side, len(logged_days(patient, monday, sunday, side=side)), target)
 
 
-@dataclass(frozen=True)
-class Window:
-    first: dt.date
-    last: dt.date
+class _DataDays:
+    """Data days and their band, for anything that holds its `days`."""
+
     days: tuple[dt.date, ...]
 
     @property
@@ -111,26 +121,193 @@ class Window:
     def band(self) -> AdherenceBand:
         return band(self.data_days)
 
+
+@dataclass(frozen=True)
+class Rolling(_DataDays):
+    """Data days in the `WINDOW_DAYS` days ending today (inclusive): how the patient is doing
+    lately."""
+
+    first: dt.date
+    last: dt.date
+    days: tuple[dt.date, ...]
+
+
+def rolling_window(patient: Patient, today: dt.date) -> Rolling:
+    """The `WINDOW_DAYS` days ending today (inclusive)."""
+    first = today - dt.timedelta(days=WINDOW_DAYS - 1)
+    return Rolling(first, today, tuple(logged_days(patient, first, today)))
+
+
+class WindowStatus(enum.StrEnum):
+    COMPLETE = "complete"  # all its days are past
+    IN_PROGRESS = "in_progress"  # today is one of its days: its data days are "so far"
+    DISCHARGED = "discharged"  # monitoring ended within it, at discharge
+    CUT = "cut"  # a report's period ends within it (a period in the past)
+
+    @property
+    def label(self) -> str:
+        return {
+            "complete": "complete",
+            "in_progress": "in progress (so far)",
+            "discharged": "ended at discharge",
+            "cut": "cut at the end of the period",
+        }[self.value]
+
+    @property
+    def ended(self) -> bool:
+        return self in (WindowStatus.COMPLETE, WindowStatus.DISCHARGED)
+
+
+@dataclass(frozen=True)
+class Window(_DataDays):
+    """One monitoring window: its `WINDOW_DAYS` days from `first`, counted up to `until`."""
+
+    index: int
+    first: dt.date
+    last: dt.date  # its 30th day
+    until: dt.date  # the last day counted: `last`, or today, the discharge day, the period's end
+    days: tuple[dt.date, ...]
+    status: WindowStatus
+
+    @property
+    def number(self) -> int:
+        return self.index + 1
+
+    @property
+    def size(self) -> int:
+        """Days in a whole window."""
+        return WINDOW_DAYS
+
+    @property
+    def length(self) -> int:
+        """Days counted so far (30 for a complete window)."""
+        return (self.until - self.first).days + 1
+
     @property
     def complete(self) -> bool:
-        return (self.last - self.first).days + 1 == WINDOW_DAYS
+        return self.status == WindowStatus.COMPLETE
+
+    @property
+    def ended(self) -> bool:
+        return self.status.ended
 
 
-def rolling_window(patient: Patient, today: dt.date) -> Window:
-    """The 30 days ending today (inclusive)."""
-    first = today - dt.timedelta(days=WINDOW_DAYS - 1)
-    return Window(first, today, tuple(logged_days(patient, first, today)))
+def monitoring_windows(
+    *,
+    start: dt.date,
+    days: Iterable[dt.date],
+    until: dt.date,
+    today: dt.date,
+    discharged_on: dt.date | None = None,
+    from_day: dt.date | None = None,
+) -> list[Window]:
+    """The monitoring windows, from the clinic day monitoring started (`start`) to `until` (today,
+    or the last day of a report's period, whichever is earlier), or to the discharge day when that
+    comes first: discharge ends monitoring. `days` are the days with data (a valid set on either
+    side); `from_day` leaves out the windows that ended before it. Nothing here reads the database.
 
-
-def monitoring_windows(patient: Patient, start: dt.date, today: dt.date) -> list[Window]:
-    """Consecutive 30-day windows from the start of monitoring; the last one may be partial."""
-    if start > today:
+    The last window may be partial: in progress (`until` is today), ended at discharge, or cut by
+    the end of a period in the past.
+    """
+    stop = until if discharged_on is None else min(until, discharged_on)
+    if stop < start:
         return []
-    days = logged_days(patient, start, today)
+    counted = sorted(d for d in set(days) if start <= d <= stop)
+    first_index = max(0, ((from_day or start) - start).days // WINDOW_DAYS)
+    last_index = (stop - start).days // WINDOW_DAYS
     windows = []
-    first = start
-    while first <= today:
-        last = min(first + dt.timedelta(days=WINDOW_DAYS - 1), today)
-        windows.append(Window(first, last, tuple(d for d in days if first <= d <= last)))
-        first += dt.timedelta(days=WINDOW_DAYS)
+    for index in range(first_index, last_index + 1):
+        first = start + dt.timedelta(days=index * WINDOW_DAYS)
+        last = first + dt.timedelta(days=WINDOW_DAYS - 1)
+        end = min(last, stop)
+        if end == last:
+            status = WindowStatus.COMPLETE
+        elif discharged_on is not None and end == discharged_on:
+            status = WindowStatus.DISCHARGED
+        elif end == today:
+            status = WindowStatus.IN_PROGRESS
+        else:
+            status = WindowStatus.CUT
+        windows.append(
+            Window(
+                index=index,
+                first=first,
+                last=last,
+                until=end,
+                days=tuple(d for d in counted if first <= d <= end),
+                status=status,
+            )
+        )
     return windows
+
+
+def current_window(
+    *, start: dt.date, days: Iterable[dt.date], today: dt.date, discharged_on: dt.date | None
+) -> Window | None:
+    """Today's monitoring window (None before monitoring starts or after discharge)."""
+    if discharged_on is not None and discharged_on < today:
+        return None
+    windows = monitoring_windows(
+        start=start,
+        days=days,
+        until=today,
+        today=today,
+        discharged_on=discharged_on,
+        from_day=today,
+    )
+    return windows[-1] if windows else None
+
+
+def monitoring_start(patient: Patient) -> dt.date | None:
+    """The clinic day monitoring started: the day of the patient's first prescription (ended ones
+    included); None before any. One query."""
+    first = (
+        patient.prescriptions.order_by("started_at").values_list("started_at", flat=True).first()
+    )
+    return patient.clinic.local_date(first) if first is not None else None
+
+
+def discharge_day(patient: Patient) -> dt.date | None:
+    """The clinic day of the patient's discharge, which ends monitoring."""
+    if patient.discharged_at is None:
+        return None
+    return patient.clinic.local_date(patient.discharged_at)
+
+
+def patient_windows(
+    patient: Patient,
+    *,
+    today: dt.date,
+    until: dt.date | None = None,
+    from_day: dt.date | None = None,
+) -> list[Window]:
+    """A patient's monitoring windows, read from the database (two queries): monitoring starts on
+    the clinic day of their first prescription and ends at their discharge."""
+    start = monitoring_start(patient)
+    if start is None:
+        return []
+    until = min(until or today, today)
+    return monitoring_windows(
+        start=start,
+        days=logged_days(patient, start, until),
+        until=until,
+        today=today,
+        discharged_on=discharge_day(patient),
+        from_day=from_day,
+    )
+
+
+def patient_current_window(patient: Patient, *, today: dt.date) -> Window | None:
+    """A patient's window of today (`current_window`), None before monitoring starts or after
+    discharge. Two queries: when monitoring started, and the days with data that today's window
+    can hold (it began at most WINDOW_DAYS - 1 days ago)."""
+    start = monitoring_start(patient)
+    if start is None:
+        return None
+    since = max(start, today - dt.timedelta(days=WINDOW_DAYS - 1))
+    return current_window(
+        start=start,
+        days=logged_days(patient, since, today),
+        today=today,
+        discharged_on=discharge_day(patient),
+    )

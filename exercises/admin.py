@@ -25,7 +25,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 
-from exercises.models import Ladder, Prescription, SetLog, Source, Stage, StageChange
+from exercises.models import Ladder, PainReview, Prescription, SetLog, Source, Stage, StageChange
 from exercises.services import (
     patient_discharge,
     pause_reason,
@@ -65,6 +65,10 @@ class StageForm(forms.ModelForm):
             "cues",
             "bottom_hip_flexion_deg",
             "top_hip_flexion_deg",
+            "top_hip_rotation",
+            "top_leg_lifted",
+            "abducts_against_gravity",
+            "lies_on_other_side",
             "gmed_mvic_percent",
             "mvic_note",
             "source",
@@ -133,6 +137,7 @@ DOSE_FIELDS = (
     "sessions_per_week",
     "progress_at_reps",
     "pain_ceiling",
+    "pain_alert_above",
     "auto_advance",
 )
 
@@ -494,6 +499,41 @@ class SetLogAdmin(PatientColumns, AuditedAdmin):
     ) -> None:
         saved = form.void() if isinstance(form, SetVoidForm) else form.log()
         adopt(obj, saved)
+
+
+# -- pain reviews -------------------------------------------------------------------------------
+
+
+@admin.register(PainReview)
+class PainReviewAdmin(PatientColumns, AuditedAdmin):
+    """Reviews are recorded on the patient page, by `pain_review_record` (which may regress the
+    side as part of the review): read-only here, never added, changed or deleted."""
+
+    list_display = (
+        "at",
+        "patient_name",
+        "record_number",
+        "clinic",
+        "side",
+        "outcome",
+        "highest_pain",
+        "painful_sets",
+        "by",
+    )
+    list_filter = ("patient__clinic", "side", "outcome")
+    search_fields = PATIENT_SEARCH_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[PainReview]:
+        return super().get_queryset(request).select_related("patient__clinic", "by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: PainReview | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: PainReview | None = None) -> bool:
+        return False
 
 
 # -- patients: discharge -------------------------------------------------------------------------

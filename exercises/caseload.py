@@ -17,17 +17,18 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, DateField, Expression, Max, Q, When
+from django.db.models import Case, Count, DateField, Expression, Max, Min, Q, When
 from django.db.models.functions import TruncDate
 
-from exercises.adherence import WINDOW_DAYS, AdherenceBand, band, week_of
+from exercises.adherence import AdherenceBand, Window, band, current_window, week_of
 from exercises.models import Prescription, SetLog
 from exercises.progression import Alert, active_prescriptions_with_state, alerts_for
 from patients.clearance import clearance_problem
 from patients.models import ClearanceNote, Patient, Side
+from patients.thresholds import WINDOW_DAYS
 
 # -- days in each clinic's zone --------------------------------------------------------------
 
@@ -71,7 +72,7 @@ def _within(zones: dict[str, list[int]], now: dt.datetime, span: Span) -> Q:
 
 
 def _last_30_days(today: dt.date) -> tuple[dt.date, dt.date]:
-    # The rolling window of `adherence.rolling_window`: the 30 days ending today, inclusive.
+    # The rolling window of `adherence.rolling_window`: the days ending today, inclusive.
     return today - dt.timedelta(days=WINDOW_DAYS - 1), today
 
 
@@ -82,7 +83,7 @@ def activity(
     patients: Sequence[Patient], *, now: dt.datetime
 ) -> dict[int, tuple[dt.datetime, int]]:
     """Per patient with any valid set: when they last performed one, and their data days (clinic
-    days with a valid set on any side) in the last 30 days. One query for both."""
+    days with a valid set on any side) in the rolling window. One query for both."""
     zones = _zones(patients)
     if not zones:
         return {}
@@ -98,6 +99,36 @@ def activity(
         .values_list("patient_id", "last", "days")
     )
     return {patient_id: (last, days) for patient_id, last, days in rows}
+
+
+def days_last_30(patients: Sequence[Patient], *, now: dt.datetime) -> dict[int, set[dt.date]]:
+    """The data days (clinic days with a valid set on any side) of the rolling window, per
+    patient: enough for any monitoring window that holds today. One query."""
+    zones = _zones(patients)
+    if not zones:
+        return {}
+    days: dict[int, set[dt.date]] = defaultdict(set)
+    for patient_id, day in (
+        SetLog.objects.valid()
+        .filter(_within(zones, now, _last_30_days), patient_id__in=[p.pk for p in patients])
+        .annotate(day=_local_day(zones))
+        .order_by()
+        .values_list("patient_id", "day")
+        .distinct()
+    ):
+        days[patient_id].add(day)
+    return days
+
+
+def monitoring_starts(patients: Sequence[Patient]) -> dict[int, dt.datetime]:
+    """When each patient's monitoring started: their first prescription's start. One query."""
+    return dict(
+        Prescription.objects.filter(patient_id__in=[p.pk for p in patients])
+        .order_by()
+        .values("patient_id")
+        .annotate(first=Min("started_at"))
+        .values_list("patient_id", "first")
+    )
 
 
 def sessions_this_week(
@@ -118,18 +149,6 @@ def sessions_this_week(
     return {(patient_id, side): days for patient_id, side, days in rows}
 
 
-def best_reps(prescription_ids: Collection[int]) -> dict[int, int]:
-    """The most reps in one valid set, per prescription (prescriptions without a set left out)."""
-    return dict(
-        SetLog.objects.valid()
-        .filter(prescription_id__in=list(prescription_ids))
-        .order_by()
-        .values("prescription_id")
-        .annotate(best=Max("reps"))
-        .values_list("prescription_id", "best")
-    )
-
-
 # -- the figures a dashboard shows -----------------------------------------------------------
 
 
@@ -140,11 +159,18 @@ class Summary:
     patient: Patient
     alerts: list[Alert]
     last_log_at: dt.datetime | None
-    data_days: int
+    data_days: int  # in the rolling window
+    # Today's monitoring window (`exercises.adherence.monitoring_windows`), None before the first
+    # prescription.
+    window: Window | None = None
 
     @property
     def band(self) -> AdherenceBand:
         return band(self.data_days)
+
+    @property
+    def window_data_days(self) -> int:
+        return self.window.data_days if self.window else 0
 
     @property
     def last_log_on(self) -> dt.date | None:
@@ -155,16 +181,34 @@ class Summary:
 
 
 def summaries_for(patients: Sequence[Patient], *, now: dt.datetime) -> dict[int, Summary]:
-    """Alerts, last log and data days for every patient: four queries in all.
+    """Alerts, last log, data days and today's monitoring window for every patient: eight
+    queries in all.
 
-    Pass patients with `clinic` selected. The alerts are computed in Python from the three queries
+    Pass patients with `clinic` selected. The alerts are computed in Python from the five queries
     of `alerts_for`, so this reads every active prescription and clearance note of the caseload:
     fine for the few hundred patients of a clinic, and what lets a dashboard filter the *whole*
     caseload by alert rather than one page of it.
     """
     alerts = alerts_for(patients, now=now)
     logged = activity(patients, now=now)
-    return {p.pk: Summary(p, alerts[p.pk], *logged.get(p.pk, (None, 0))) for p in patients}
+    days = days_last_30(patients, now=now)
+    starts = monitoring_starts(patients)
+    result = {}
+    for p in patients:
+        clinic = p.clinic
+        start = starts.get(p.pk)
+        window = (
+            current_window(
+                start=clinic.local_date(start),
+                days=days.get(p.pk, ()),
+                today=clinic.local_date(now),
+                discharged_on=clinic.local_date(p.discharged_at) if p.discharged_at else None,
+            )
+            if start is not None
+            else None
+        )
+        result[p.pk] = Summary(p, alerts[p.pk], *logged.get(p.pk, (None, 0)), window=window)
+    return result
 
 
 @dataclass(frozen=True)
@@ -187,7 +231,7 @@ class SideFigures:
 
     @property
     def reps_target(self) -> int | None:
-        """The readiness threshold: the prescription's own, else the clinic's (Boren 2011: 20)."""
+        """The readiness threshold: the prescription's own, else the clinic's."""
         return self.prescription.reps_threshold if self.prescription else None
 
     @property
@@ -203,8 +247,8 @@ class SideFigures:
 def sides_for(
     patients: Sequence[Patient], *, now: dt.datetime
 ) -> dict[int, tuple[SideFigures, ...]]:
-    """Left and right for every patient: four queries in all (prescriptions with their state,
-    clearance notes, best reps, sessions this week). Pass patients with `clinic` selected."""
+    """Left and right for every patient: three queries in all (prescriptions with their state and
+    best reps, clearance notes, sessions this week). Pass patients with `clinic` selected."""
     ids = [p.pk for p in patients]
     by_side: dict[tuple[int, str], Prescription] = {
         (p.patient_id, p.side): p for p in active_prescriptions_with_state(ids, now=now)
@@ -212,7 +256,6 @@ def sides_for(
     notes: dict[int, list[ClearanceNote]] = defaultdict(list)
     for note in ClearanceNote.objects.filter(patient_id__in=ids, patient__requires_clearance=True):
         notes[note.patient_id].append(note)
-    best = best_reps([p.pk for p in by_side.values()])
     sessions = sessions_this_week(patients, now=now)
 
     result = {}
@@ -227,11 +270,12 @@ def sides_for(
                     prescription=p,
                     # The clearance gate decides "paused" (derived on every read, never stored).
                     pause_reason=clearance_problem(
-                        patient, p.stage.number, today, notes[patient.pk]
+                        patient, p.stage, p.side, today, notes[patient.pk]
                     )
                     if p
                     else None,
-                    best_reps=best.get(p.pk) if p else None,
+                    # Within the pain ceiling (`PrescriptionQuerySet.with_readiness`).
+                    best_reps=p.best_reps if p else None,
                     sessions=sessions.get((patient.pk, side), 0),
                 )
             )

@@ -11,16 +11,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Least
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from patients import thresholds as t
 from patients.models import Patient, Side
+from patients.precautions import Rotation
 
-MAX_REPS = 100
-MAX_PAIN = 10
-# Above this the pain-monitoring model calls the load "not acceptable" (DESIGN §1, §4).
-PAIN_ALERT_ABOVE = 5
+MAX_REPS = t.REPS_MAX
+MAX_PAIN = t.PAIN_MAX
 NOTE_MAX_LENGTH = 500
 
 
@@ -42,10 +43,10 @@ class Ladder(models.Model):
 class IntensityBand(models.TextChoices):
     """Reiman et al. 2012 bands for %MVIC."""
 
-    LOW = "low", "Low (0-20 %MVIC)"
-    MODERATE = "moderate", "Moderate (21-40 %MVIC)"
-    HIGH = "high", "High (41-60 %MVIC)"
-    VERY_HIGH = "very_high", "Very high (>60 %MVIC)"
+    LOW = "low", f"Low (0–{t.MVIC_MODERATE_FROM - 1} %MVIC)"
+    MODERATE = "moderate", f"Moderate ({t.MVIC_MODERATE_FROM}–{t.MVIC_HIGH_FROM - 1} %MVIC)"
+    HIGH = "high", f"High ({t.MVIC_HIGH_FROM}–{t.MVIC_VERY_HIGH_FROM - 1} %MVIC)"
+    VERY_HIGH = "very_high", f"Very high (>{t.MVIC_VERY_HIGH_FROM - 1} %MVIC)"
 
 
 class Stage(models.Model):
@@ -61,6 +62,29 @@ class Stage(models.Model):
     )
     top_hip_flexion_deg = models.PositiveSmallIntegerField(
         validators=[MaxValueValidator(180)], help_text="Top (working) hip flexion, degrees."
+    )
+    # What the stage asks of the hip, read by the clearance gate's movement precautions
+    # (patients/precautions.py) and by the stage's figure.
+    top_hip_rotation = models.CharField(
+        max_length=10,
+        choices=Rotation.choices,
+        help_text="Which way the top leg's hip turns during the movement.",
+    )
+    top_leg_lifted = models.BooleanField(
+        default=False,
+        help_text="The top leg is lifted and held level (parallel to the floor) for the whole set.",
+    )
+    # The safe default: a stage is taken to load the abductors until it says it does not, so the
+    # "no resisted hip abduction" precaution rules out a new stage nobody described yet.
+    abducts_against_gravity = models.BooleanField(
+        "abducts against gravity",
+        default=True,
+        help_text="The top leg moves, or is held, out to the side against gravity (resisted hip "
+        "abduction): the knee opening, or the leg held up.",
+    )
+    lies_on_other_side = models.BooleanField(
+        default=True,
+        help_text="The patient lies on the side not being exercised (side-lying).",
     )
     gmed_mvic_percent = models.PositiveSmallIntegerField(
         validators=[MaxValueValidator(300)],
@@ -84,13 +108,29 @@ class Stage(models.Model):
     @property
     def intensity_band(self) -> IntensityBand:
         mvic = self.gmed_mvic_percent
-        if mvic > 60:
+        if mvic >= t.MVIC_VERY_HIGH_FROM:
             return IntensityBand.VERY_HIGH
-        if mvic > 40:
+        if mvic >= t.MVIC_HIGH_FROM:
             return IntensityBand.HIGH
-        if mvic > 20:
+        if mvic >= t.MVIC_MODERATE_FROM:
             return IntensityBand.MODERATE
         return IntensityBand.LOW
+
+
+def pain_alert_in_force(rx: str = "") -> Coalesce:
+    """The pain alert threshold in force for a prescription reached by `rx` ("" in a
+    prescription query, "prescription__" in a set query): its own, else its clinic's. Both
+    models carry `patient`, so the clinic is reached the short way."""
+    return Coalesce(F(f"{rx}pain_alert_above"), F("patient__clinic__pain_alert_above"))
+
+
+def pain_ceiling_in_force(rx: str = "") -> Least:
+    """The readiness pain ceiling in force, never above the alert threshold in force (the SQL
+    twin of `Thresholds.overridden`): a score cannot be "fine" and ring an alert at once."""
+    return Least(
+        Coalesce(F(f"{rx}pain_ceiling"), F("patient__clinic__pain_ceiling")),
+        pain_alert_in_force(rx),
+    )
 
 
 class PrescriptionQuerySet(models.QuerySet["Prescription"]):
@@ -98,19 +138,53 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
         return self.filter(ended_at__isnull=True)
 
     def with_thresholds(self) -> PrescriptionQuerySet:
-        """Annotate the effective readiness thresholds: the prescription's own, else the clinic's."""
+        """Annotate the thresholds in force: the prescription's own, else the clinic's.
+
+        `reps_threshold` and `pain_threshold` (readiness), `alert_threshold` (pain alert).
+        """
         return self.annotate(
             reps_threshold=Coalesce(F("progress_at_reps"), F("patient__clinic__progress_at_reps")),
-            pain_threshold=Coalesce(F("pain_ceiling"), F("patient__clinic__pain_ceiling")),
+            pain_threshold=pain_ceiling_in_force(),
+            alert_threshold=pain_alert_in_force(),
         )
 
     def with_readiness(self) -> PrescriptionQuerySet:
         """Annotate `is_ready`: the readiness rule (DESIGN §4) computed by the database.
 
-        Ready = a set on this prescription, not voided, with reps >= the threshold and pain <= the
-        ceiling. This is the only implementation of the rule; `progression.is_ready` reads it.
+        Ready = a valid set on this prescription with reps >= the threshold and pain <= the
+        ceiling, and no valid set above the pain alert threshold on it since (a painful set at
+        the same moment counts as after). A painful set after a ready one withdraws readiness
+        until the next qualifying set. This is the only implementation of the rule;
+        `progression.is_ready` and `progression.ready_since` read it.
         """
-        return self.with_thresholds().annotate(is_ready=Exists(_qualifying_sets()))
+        return (
+            self.with_thresholds()
+            .annotate(
+                last_painful_at=Subquery(_painful_sets().values("performed_at")[:1]),
+                last_qualifying_at=Subquery(
+                    _qualifying_sets().order_by("-performed_at").values("performed_at")[:1]
+                ),
+            )
+            .annotate(
+                is_ready=Case(
+                    When(
+                        Q(last_qualifying_at__isnull=False)
+                        & (
+                            Q(last_painful_at__isnull=True)
+                            | Q(last_qualifying_at__gt=F("last_painful_at"))
+                        ),
+                        then=Value(True),
+                    ),
+                    default=Value(False),
+                    output_field=models.BooleanField(),
+                )
+            )
+        )
+
+    def with_best_reps(self) -> PrescriptionQuerySet:
+        """Annotate `best_reps`: the most reps in one valid set within the pain ceiling in force
+        ("best at this stage"; a set done in too much pain is not a best)."""
+        return self.with_thresholds().annotate(best_reps=Subquery(_best_reps()))
 
     def with_next_stage(self) -> PrescriptionQuerySet:
         """Annotate `has_next_stage`: False at the top of the ladder ("ladder complete")."""
@@ -122,12 +196,6 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
             )
         )
 
-    def with_ready_since(self) -> PrescriptionQuerySet:
-        """Annotate `ready_since`: when the first set that made the prescription ready was
-        performed (None while not ready) — how long a readiness has waited for a decision."""
-        first = _qualifying_sets().order_by("performed_at").values("performed_at")[:1]
-        return self.with_thresholds().annotate(ready_since=Subquery(first))
-
 
 def _qualifying_sets() -> models.QuerySet[SetLog]:
     """Sets that make an annotated prescription ready (`with_thresholds` provides the limits)."""
@@ -136,6 +204,30 @@ def _qualifying_sets() -> models.QuerySet[SetLog]:
         voided_at__isnull=True,
         reps__gte=OuterRef("reps_threshold"),
         pain__lte=OuterRef("pain_threshold"),
+    )
+
+
+def _painful_sets() -> models.QuerySet[SetLog]:
+    """Valid sets above the pain alert threshold on an annotated prescription, newest first."""
+    return SetLog.objects.filter(
+        prescription=OuterRef("pk"),
+        voided_at__isnull=True,
+        pain__gt=OuterRef("alert_threshold"),
+    ).order_by("-performed_at")
+
+
+def _best_reps() -> models.QuerySet[SetLog]:
+    """The most reps in one valid set within the pain ceiling, on an annotated prescription."""
+    return (
+        SetLog.objects.filter(
+            prescription=OuterRef("pk"),
+            voided_at__isnull=True,
+            pain__lte=OuterRef("pain_threshold"),
+        )
+        .order_by()
+        .values("prescription")
+        .annotate(best=Max("reps"))
+        .values("best")
     )
 
 
@@ -161,17 +253,24 @@ class Prescription(models.Model):
     sessions_per_week = models.PositiveSmallIntegerField(
         default=5, validators=[MinValueValidator(1), MaxValueValidator(14)]
     )
+    # The three thresholds of one side's exercise; empty = the clinic's (patients/thresholds.py).
     progress_at_reps = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)],
-        help_text="Reps that make the patient ready for the next stage; empty = the clinic's (20).",
+        help_text="Reps that make the patient ready for the next stage; empty = the clinic's.",
     )
     pain_ceiling = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MaxValueValidator(MAX_PAIN)],
-        help_text="Highest pain for a set to count towards readiness; empty = the clinic's (3).",
+        help_text="Highest pain for a set to count towards readiness; empty = the clinic's.",
+    )
+    pain_alert_above = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(t.PAIN_ALERT_RANGE[1])],
+        help_text="A set with pain above this opens a pain alert; empty = the clinic's.",
     )
     auto_advance = models.BooleanField(
         default=False,
@@ -232,6 +331,17 @@ class Prescription(models.Model):
                 condition=Q(pain_ceiling__isnull=True) | Q(pain_ceiling__lte=MAX_PAIN),
                 name="prescription_pain_ceiling_0_10",
             ),
+            models.CheckConstraint(
+                condition=Q(pain_alert_above__isnull=True)
+                | Q(pain_alert_above__lte=t.PAIN_ALERT_RANGE[1]),
+                name="prescription_pain_alert_above_0_9",
+            ),
+            models.CheckConstraint(
+                condition=Q(pain_ceiling__isnull=True)
+                | Q(pain_alert_above__isnull=True)
+                | Q(pain_ceiling__lte=F("pain_alert_above")),
+                name="prescription_pain_ceiling_not_above_alert",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -242,14 +352,25 @@ class Prescription(models.Model):
         return self.ended_at is None
 
     @property
+    def thresholds(self) -> t.Thresholds:
+        """The thresholds in force for this side: its own where set, else the clinic's."""
+        return self.patient.clinic.thresholds.overridden(
+            ready_reps=self.progress_at_reps,
+            pain_ceiling=self.pain_ceiling,
+            pain_alert_above=self.pain_alert_above,
+        )
+
+    @property
     def effective_progress_at_reps(self) -> int:
-        return self.progress_at_reps or self.patient.clinic.progress_at_reps
+        return self.thresholds.ready_reps
 
     @property
     def effective_pain_ceiling(self) -> int:
-        if self.pain_ceiling is not None:
-            return self.pain_ceiling
-        return self.patient.clinic.pain_ceiling
+        return self.thresholds.pain_ceiling
+
+    @property
+    def effective_pain_alert_above(self) -> int:
+        return self.thresholds.pain_alert_above
 
 
 class ChangeReason(models.TextChoices):
@@ -331,6 +452,16 @@ class SetLogQuerySet(models.QuerySet["SetLog"]):
     def valid(self) -> SetLogQuerySet:
         """Sets that count: voided sets stay stored but count for nothing."""
         return self.filter(voided_at__isnull=True)
+
+    def with_alert_threshold(self) -> SetLogQuerySet:
+        """Annotate `alert_threshold`, the pain alert threshold in force for each set (its
+        prescription's own, else its clinic's), so lists can flag painful sets without a query
+        per row (`SetLog.pain_alert`)."""
+        return self.annotate(alert_threshold=pain_alert_in_force("prescription__"))
+
+    def painful(self) -> SetLogQuerySet:
+        """Sets above the pain alert threshold in force for them."""
+        return self.with_alert_threshold().filter(pain__gt=F("alert_threshold"))
 
 
 class SetLog(models.Model):
@@ -415,4 +546,66 @@ class SetLog(models.Model):
 
     @property
     def pain_alert(self) -> bool:
-        return self.pain > PAIN_ALERT_ABOVE
+        """Above the pain alert threshold in force for its prescription (read from the
+        `with_alert_threshold` annotation when the list has it)."""
+        threshold = getattr(self, "alert_threshold", None)
+        if threshold is None:
+            threshold = self.prescription.effective_pain_alert_above
+        return self.pain > threshold
+
+
+class PainOutcome(models.TextChoices):
+    """What a therapist decided about a side's pain alert."""
+
+    REGRESSED = "regressed", "Regressed"
+    CONTINUED = "continued", "Continued at this stage"
+    REFERRED = "referred", "Referred to the doctor"
+    # Written once, by the migration that made alerts stay open until reviewed: alerts that the
+    # earlier rule had already closed (a stage change, or a week without pain).
+    CLOSED_EARLIER = "closed_earlier", "Closed before reviews were recorded"
+
+
+class PainReview(models.Model):
+    """A therapist's review of a side's pain alert: it closes the alert for every painful set
+    that had reached the clinic by then (exercises/progression.py). Never edited or deleted."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="pain_reviews")
+    side = models.CharField(max_length=5, choices=Side.choices)
+    outcome = models.CharField(max_length=20, choices=PainOutcome.choices)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty only for the alerts closed when reviews began to be recorded.",
+    )
+    at = models.DateTimeField(default=timezone.now)
+    # What was reviewed, as it stood: the worst pain and how many painful sets.
+    highest_pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(MAX_PAIN)])
+    painful_sets = models.PositiveIntegerField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["patient", "side", "-at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(side__in=Side.values), name="pain_review_side_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(outcome__in=PainOutcome.values), name="pain_review_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(by__isnull=False) | Q(outcome=PainOutcome.CLOSED_EARLIER),
+                name="pain_review_by_a_therapist",
+            ),
+            models.CheckConstraint(
+                condition=Q(highest_pain__lte=MAX_PAIN), name="pain_review_pain_0_10"
+            ),
+        ]
+        indexes = [models.Index(fields=["patient", "side", "-at"], name="pain_review_side_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_side_display()} side: {self.get_outcome_display()} ({self.at:%Y-%m-%d})"

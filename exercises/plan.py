@@ -8,12 +8,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Max
 from django.utils import timezone
 
 from exercises.adherence import AdherenceBand, logged_days_by_side, rolling_window, week_of
 from exercises.models import Prescription, SetLog, StageChange
-from exercises.progression import active_prescriptions_with_state
+from exercises.progression import active_prescriptions_with_state, next_stages
 from exercises.services import pause_reason
 from patients.clearance import clearance_problem_for_patient
 from patients.models import Patient, Side
@@ -28,13 +27,17 @@ class SidePlan:
     status_reason_for_patient: str | None  # the same, worded for the patient
     ready_to_progress: bool
     ladder_complete: bool
+    # Ready, but the clearance rules the next stage out: the therapist must choose what next.
+    next_stage_blocked: bool = False
 
 
 def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePlan]:
     """Both sides, left then right: the active prescription, paused or not, ready or not."""
     now = now or timezone.now()
     today = patient.clinic.local_date(now)
-    by_side = {p.side: p for p in active_prescriptions_with_state([patient.pk], now=now)}
+    active = active_prescriptions_with_state([patient.pk], now=now)
+    by_side = {p.side: p for p in active}
+    following = next_stages(active)
     notes = list(patient.clearance_notes.all()) if patient.requires_clearance else []
     plans = []
     for side in Side.values:
@@ -44,8 +47,9 @@ def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePl
             continue
         p.patient = patient
         reason = pause_reason(p, today, notes)
-        for_patient = clearance_problem_for_patient(patient, p.stage.number, today, notes)
+        for_patient = clearance_problem_for_patient(patient, p.stage, p.side, today, notes)
         ready = bool(p.is_ready)
+        nxt = following.get(p.pk)
         plans.append(
             SidePlan(
                 side=side,
@@ -55,6 +59,9 @@ def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePl
                 status_reason_for_patient=for_patient,
                 ready_to_progress=ready,
                 ladder_complete=ready and not p.has_next_stage,
+                next_stage_blocked=ready
+                and nxt is not None
+                and clearance_problem_for_patient(patient, nxt, side, today, notes) is not None,
             )
         )
     return plans
@@ -83,14 +90,6 @@ def progress_for(patient: Patient, *, now: dt.datetime | None = None) -> Progres
     now = now or timezone.now()
     today = patient.clinic.local_date(now)
     plans = plan_for(patient, now=now)
-    current = [p.prescription.pk for p in plans if p.prescription is not None]
-    best = dict(
-        SetLog.objects.valid()
-        .filter(prescription_id__in=current)
-        .values("prescription_id")
-        .annotate(best=Max("reps"))
-        .values_list("prescription_id", "best")
-    )
     week_days = logged_days_by_side(patient, *week_of(today))
     history: dict[str, list[StageChange]] = defaultdict(list)
     for change in (
@@ -106,10 +105,70 @@ def progress_for(patient: Patient, *, now: dt.datetime | None = None) -> Progres
         sides=[
             SideProgress(
                 plan=plan,
-                best_reps_at_stage=best.get(plan.prescription.pk) if plan.prescription else None,
+                # Within the pain ceiling (`PrescriptionQuerySet.with_readiness`).
+                best_reps_at_stage=plan.prescription.best_reps if plan.prescription else None,
                 sessions_this_week=len(week_days[plan.side]),
                 history=history[plan.side],
             )
             for plan in plans
         ],
     )
+
+
+@dataclass(frozen=True)
+class PainWarning:
+    """What a patient is told after a set above the pain alert threshold, instead of "Saved".
+
+    One wording for the "my exercises" page and the API (the phone app shows it as it is)."""
+
+    pain: int
+    threshold: int
+    clinic_name: str
+    clinic_phone: str
+    # Done today (the clinic's day), or earlier and synced now from a phone that was offline.
+    today: bool = True
+
+    @property
+    def title(self) -> str:
+        return "Stop this exercise for today" if self.today else "That set hurt too much"
+
+    @property
+    def steps(self) -> list[str]:
+        call = (
+            f"call {self.clinic_name} on {self.clinic_phone}"
+            if self.clinic_phone
+            else f"contact {self.clinic_name}"
+        )
+        first = (
+            f"Pain {self.pain}/10 is more than this exercise should cause (it should stay at "
+            f"{self.threshold} or below). Your set is saved, and your therapist will see it."
+        )
+        if not self.today:
+            return [
+                first,
+                "Do not do this exercise again until your therapist has talked to you.",
+                f"If you still have this pain, {call}.",
+                "If the pain is severe, or you cannot put weight on your leg, get urgent medical "
+                "help.",
+            ]
+        return [
+            first,
+            "Stop this exercise now and rest. Do not do it again until your therapist has "
+            "talked to you.",
+            f"If the pain does not settle by tomorrow, {call}.",
+            "If the pain is severe, or you cannot put weight on your leg, get urgent medical help.",
+        ]
+
+    @property
+    def message(self) -> str:
+        return f"{self.title}. " + " ".join(self.steps)
+
+
+def pain_warning(set_log: SetLog) -> PainWarning | None:
+    """The warning for a stored set above its pain alert threshold, or None."""
+    threshold = set_log.prescription.effective_pain_alert_above
+    if set_log.pain <= threshold:
+        return None
+    clinic = set_log.patient.clinic
+    today = clinic.local_date(set_log.performed_at) >= clinic.local_date(timezone.now())
+    return PainWarning(set_log.pain, threshold, clinic.name, clinic.phone, today=today)

@@ -1,6 +1,16 @@
-"""Readiness to progress and the alerts (DESIGN §4): rules that read many rows.
+"""Readiness to progress, pain alerts and the alerts (DESIGN §4): rules that read many rows.
 
-`alerts_for` works on a whole caseload in a fixed number of queries (three, whatever the number of
+The thresholds are those in force for each clinic and prescription (`patients.thresholds`).
+
+**A pain alert belongs to a patient's side**, not to a stage: it is open while the side has a
+valid set above the pain alert threshold (its prescription's, else the clinic's) that no therapist
+has reviewed yet — one that reached the clinic after the side's latest `PainReview` — and that was
+done within the clinic's look-back of reaching it (a set done weeks ago and synced late is listed,
+not rung). Stage changes do not close it; only a review does ("regressed", "continued" or
+"referred", `exercises.services.pain_review_record`). Voiding the set takes it out, like every
+figure.
+
+`alerts_for` works on a whole caseload in a fixed number of queries (five, whatever the number of
 patients), so a dashboard can call it for a page of patients without N+1.
 """
 
@@ -12,16 +22,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
-from exercises.models import PAIN_ALERT_ABOVE, Prescription, SetLog
+from exercises.models import PainReview, Prescription, SetLog, Stage
 from patients.clearance import ClearanceState, clearance_problem, clearance_status
-from patients.models import ClearanceNote, Patient
-
-# "No logs for 7 days" and "pain above 5 in the last 7 days" (DESIGN §4).
-NO_LOG_DAYS = 7
-PAIN_WINDOW = dt.timedelta(days=7)
+from patients.models import ClearanceNote, Clinic, Patient
 
 
 def is_ready(prescription: Prescription) -> bool:
@@ -34,13 +41,177 @@ def is_ready(prescription: Prescription) -> bool:
     )
 
 
+def ready_since(prescriptions: Iterable[Prescription]) -> dict[int, dt.datetime]:
+    """When each ready prescription's readiness began: its first qualifying set after its last
+    painful set (the readiness rule of `PrescriptionQuerySet.with_readiness`), in one query.
+
+    Pass prescriptions annotated by `with_readiness`; those not ready are left out. (As a
+    correlated subquery this cost a scan of the prescription's sets for every qualifying set.)
+    """
+    ready = {p.pk: p for p in prescriptions if p.is_ready}
+    if not ready:
+        return {}
+    since: dict[int, dt.datetime] = {}
+    # The sets that may qualify, oldest first; each prescription's own thresholds and last
+    # painful set are applied here (a condition per prescription costs more to build than this).
+    for prescription_id, performed_at, reps, pain in (
+        SetLog.objects.valid()
+        .filter(
+            prescription_id__in=list(ready),
+            reps__gte=min(p.reps_threshold for p in ready.values()),
+        )
+        .order_by("performed_at")
+        .values_list("prescription_id", "performed_at", "reps", "pain")
+    ):
+        p = ready[prescription_id]
+        if (
+            prescription_id not in since
+            and reps >= p.reps_threshold
+            and pain <= p.pain_threshold
+            and (p.last_painful_at is None or performed_at > p.last_painful_at)
+        ):
+            since[prescription_id] = performed_at
+    return since
+
+
+# -- pain alerts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PainAlert:
+    """A side's open pain alert: the painful sets no one has reviewed yet."""
+
+    patient_id: int
+    side: str
+    highest_pain: int
+    highest_at: dt.datetime  # when the worst set was performed
+    stage: int  # the stage the worst set was done at
+    sets: int
+    opened_at: dt.datetime  # when the first of them reached the clinic
+    threshold: int  # the alert threshold of the worst set
+    # When the newest of them reached the clinic: a review form carries it, so a set that arrives
+    # while the therapist reads is not closed unseen (`services.pain_review_record`).
+    last_logged_at: dt.datetime
+
+
+def unreviewed_painful_sets(
+    patients: Q, clinics: Iterable[Clinic], *, until: dt.datetime | None = None
+) -> QuerySet[SetLog]:
+    """The valid painful sets that keep pain alerts open, for the patients `patients` selects
+    (a filter on SetLog), all of them patients of `clinics`.
+
+    `until`: as the alerts stood then (sets and reviews up to that moment), for a report's range.
+    """
+    # Reviewed = a review of the side at or after the set reached the clinic. As NOT EXISTS the
+    # database can anti-join the reviews once, instead of looking up each set's latest review.
+    reviews = PainReview.objects.filter(
+        patient=OuterRef("patient"), side=OuterRef("side"), at__gte=OuterRef("logged_at")
+    )
+    sets = SetLog.objects.valid()
+    if until is not None:
+        reviews = reviews.filter(at__lte=until)
+        sets = sets.filter(logged_at__lte=until)
+    clinics = list(clinics)
+    if not clinics:
+        return SetLog.objects.with_alert_threshold().none()
+    days = sorted({c.pain_lookback_days for c in clinics})
+    within = Q()
+    for n in days:
+        # Done within the look-back of reaching the clinic. One look-back (one clinic) needs no
+        # join to the clinics.
+        in_clinic = Q(patient__clinic__pain_lookback_days=n) if len(days) > 1 else Q()
+        within |= in_clinic & Q(performed_at__gte=F("logged_at") - dt.timedelta(days=n))
+    # First, a bound that reads the set alone: above the lowest alert threshold in force anywhere
+    # (these clinics', or any prescription's own, found once by the database). Most sets stop
+    # here, before the look-back arithmetic and the review lookup run for them (SQLite tests a
+    # condition on the set before it joins the prescription the exact threshold needs).
+    lowest = min(c.pain_alert_above for c in clinics)
+    bound = Least(
+        Value(lowest),
+        Coalesce(
+            Subquery(
+                Prescription.objects.filter(pain_alert_above__isnull=False)
+                .order_by("pain_alert_above")
+                .values("pain_alert_above")[:1]
+            ),
+            Value(lowest),
+        ),
+    )
+    return (
+        sets.filter(pain__gt=bound)
+        .filter(patients)
+        .painful()
+        .filter(within)
+        .filter(~Exists(reviews))
+    )
+
+
+def open_pain_alerts(
+    patients: Q, clinics: Iterable[Clinic], *, until: dt.datetime | None = None
+) -> dict[tuple[int, str], PainAlert]:
+    """Open pain alerts per (patient id, side), in one query. `patients` filters SetLog."""
+    rows = (
+        unreviewed_painful_sets(patients, clinics, until=until)
+        .order_by()
+        .values_list(
+            "patient_id",
+            "side",
+            "pain",
+            "performed_at",
+            "logged_at",
+            "stage__number",
+            "alert_threshold",
+        )
+    )
+    grouped: dict[tuple[int, str], list[tuple]] = defaultdict(list)
+    for patient_id, side, *rest in rows:
+        grouped[(patient_id, side)].append(tuple(rest))
+    alerts = {}
+    for (patient_id, side), sets in grouped.items():
+        # The worst set; of equal ones, the latest.
+        pain, performed_at, _, stage, threshold = max(sets, key=lambda s: (s[0], s[1]))
+        alerts[(patient_id, side)] = PainAlert(
+            patient_id=patient_id,
+            side=side,
+            highest_pain=pain,
+            highest_at=performed_at,
+            stage=stage,
+            sets=len(sets),
+            opened_at=min(s[2] for s in sets),
+            threshold=threshold,
+            last_logged_at=max(s[2] for s in sets),
+        )
+    return alerts
+
+
+def pain_alert_for(patient: Patient, side: str) -> PainAlert | None:
+    return open_pain_alerts(Q(patient=patient, side=side), [patient.clinic]).get((patient.pk, side))
+
+
+# -- the alerts ----------------------------------------------------------------------------------
+
+
 class AlertKind(enum.StrEnum):
     PAIN = "pain"
     NO_LOGS = "no_logs"
     CLEARANCE_MISSING = "clearance_missing"
     CLEARANCE_LAPSED = "clearance_lapsed"
+    STAGE_NOT_ALLOWED = "stage_not_allowed"
     CLEARANCE_REVIEW_DUE = "clearance_review_due"
     READY = "ready"
+
+    @property
+    def title(self) -> str:
+        """The kind in general (a filter's choice); `Alert.label` says it with its numbers."""
+        return {
+            AlertKind.PAIN: "Pain alert",
+            AlertKind.NO_LOGS: "No recent logs",
+            AlertKind.CLEARANCE_MISSING: "Clearance missing",
+            AlertKind.CLEARANCE_LAPSED: "Clearance lapsed",
+            AlertKind.STAGE_NOT_ALLOWED: "Stage not allowed by clearance",
+            AlertKind.CLEARANCE_REVIEW_DUE: "Clearance due for review",
+            AlertKind.READY: "Ready to progress",
+        }[self]
 
 
 _BLOCKING = (AlertKind.CLEARANCE_MISSING, AlertKind.CLEARANCE_LAPSED)
@@ -55,61 +226,59 @@ class Alert:
     side: str | None = None
     # A READY alert at the top stage: nothing to progress to, the therapist decides what next.
     ladder_complete: bool = False
+    # A READY alert whose next stage the clearance rules out: why, for the care team.
+    next_stage_blocked: str | None = None
+    # The number the label names: the pain threshold, or the days without logs.
+    number: int | None = None
 
     @property
     def label(self) -> str:
         if self.ladder_complete:
             return "Ladder complete"
-        return {
-            AlertKind.PAIN: "Pain above 5",
-            AlertKind.NO_LOGS: f"No logs for {NO_LOG_DAYS} days",
-            AlertKind.CLEARANCE_MISSING: "Clearance missing",
-            AlertKind.CLEARANCE_LAPSED: "Clearance lapsed",
-            AlertKind.CLEARANCE_REVIEW_DUE: "Clearance due for review",
-            AlertKind.READY: "Ready to progress",
-        }[self.kind]
+        if self.kind == AlertKind.READY and self.next_stage_blocked:
+            return "Ready, next stage not allowed"
+        if self.kind == AlertKind.PAIN and self.number is not None:
+            return f"Pain above {self.number}"
+        if self.kind == AlertKind.NO_LOGS and self.number is not None:
+            return f"No logs for {self.number} days"
+        return self.kind.title
 
 
 def active_prescriptions_with_state(
-    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime, pain_only: bool = False
+    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime
 ) -> list[Prescription]:
-    """Active prescriptions annotated with readiness, recent pain and whether a next stage exists.
+    """Active prescriptions annotated with readiness, best reps within the pain ceiling, the
+    thresholds in force and whether a next stage exists.
 
     `patient_ids` may be a queryset of patient pks: it then runs as a subquery, not a long list.
-    `pain_only` keeps those with an open pain alert, chosen by the database (a clinic-wide list
-    would otherwise build thousands of rows to keep a handful)."""
-    # Pain on this side's sets: those on the current prescription, and those that reached the
-    # server after it started (a set done offline at the previous stage, synced after the stage
-    # changed, was never seen by whoever changed it). Older pain on an ended prescription was
-    # there to act on when the stage changed, so a regress clears it.
-    recent_pain = (
-        SetLog.objects.valid()
-        .filter(Q(prescription=OuterRef("pk")) | Q(logged_at__gte=OuterRef("started_at")))
-        .filter(
-            patient=OuterRef("patient"),
-            side=OuterRef("side"),
-            pain__gt=PAIN_ALERT_ABOVE,
-            performed_at__gte=now - PAIN_WINDOW,
-        )
-        .order_by("-pain", "-performed_at")
-    )
-    prescriptions = (
+    """
+    return list(
         Prescription.objects.active()
         .filter(
             patient_id__in=patient_ids if isinstance(patient_ids, QuerySet) else list(patient_ids)
         )
         .with_readiness()
-        .annotate(
-            recent_max_pain=Subquery(recent_pain.values("pain")[:1]),
-            recent_max_pain_at=Subquery(recent_pain.values("performed_at")[:1]),
-        )
+        .with_best_reps()
         .with_next_stage()
         .select_related("stage", "patient__clinic")
         .order_by("patient_id", "side")
     )
-    if pain_only:
-        prescriptions = prescriptions.filter(recent_max_pain__isnull=False)
-    return list(prescriptions)
+
+
+def next_stages(prescriptions: Iterable[Prescription]) -> dict[int, Stage]:
+    """The next stage of each prescription's stage (by prescription id), in one query; the top
+    of a ladder has none. Rungs are found by number within the ladder, never assumed."""
+    prescriptions = list(prescriptions)
+    ladders = {p.stage.ladder_id for p in prescriptions}
+    rungs: dict[int, list[Stage]] = defaultdict(list)
+    for stage in Stage.objects.filter(ladder_id__in=ladders).order_by("number"):
+        rungs[stage.ladder_id].append(stage)
+    result = {}
+    for p in prescriptions:
+        higher = [s for s in rungs[p.stage.ladder_id] if s.number > p.stage.number]
+        if higher:
+            result[p.pk] = higher[0]
+    return result
 
 
 def alerts_for(
@@ -120,8 +289,10 @@ def alerts_for(
     patients = list(patients)
     ids = [p.pk for p in patients]
     prescriptions: dict[int, list[Prescription]] = defaultdict(list)
-    for prescription in active_prescriptions_with_state(ids, now=now):
+    every = active_prescriptions_with_state(ids, now=now)
+    for prescription in every:
         prescriptions[prescription.patient_id].append(prescription)
+    following = next_stages(every)
     notes: dict[int, list[ClearanceNote]] = defaultdict(list)
     for note in ClearanceNote.objects.filter(patient_id__in=ids):
         notes[note.patient_id].append(note)
@@ -132,24 +303,33 @@ def alerts_for(
         .annotate(last=Max("performed_at"))
         .values_list("patient_id", "last")
     )
+    pain: dict[int, list[PainAlert]] = defaultdict(list)
+    for (patient_id, _side), alert in open_pain_alerts(
+        Q(patient_id__in=ids), {p.clinic for p in patients}, until=now
+    ).items():
+        pain[patient_id].append(alert)
 
     result: dict[int, list[Alert]] = {}
     for patient in patients:
         today = patient.clinic.local_date(now)
-        alerts = _clearance_alerts(patient, today, notes[patient.pk])
+        own = notes[patient.pk]
+        alerts = _clearance_alerts(patient, today, own)
         blocked = any(a.kind in _BLOCKING for a in alerts)
         paused_sides = set()
         for p in prescriptions[patient.pk]:
-            problem = clearance_problem(patient, p.stage.number, today, notes[patient.pk])
+            problem = clearance_problem(patient, p.stage, p.side, today, own)
             if problem:
                 paused_sides.add(p.side)
-                if not blocked:  # clearance in force, but the stage is above what it allows
-                    alerts.append(Alert(AlertKind.CLEARANCE_MISSING, problem, p.side))
-            alerts.extend(_prescription_alerts(p))
+                if not blocked:  # clearance in force, but it rules this stage out
+                    alerts.append(Alert(AlertKind.STAGE_NOT_ALLOWED, problem, p.side))
+            nxt = following.get(p.pk)
+            ahead = clearance_problem(patient, nxt, p.side, today, own) if nxt else None
+            alerts.extend(_readiness_alerts(p, nxt, ahead))
+        alerts.extend(_pain_alert(alert, patient.clinic) for alert in pain[patient.pk])
         running = [p for p in prescriptions[patient.pk] if p.side not in paused_sides]
         if running:
             alerts.extend(_no_logs_alert(patient, running, last_logs.get(patient.pk), today))
-        alerts.sort(key=lambda a: ALERT_ORDER.index(a.kind))
+        alerts.sort(key=lambda a: (ALERT_ORDER.index(a.kind), a.side or ""))
         result[patient.pk] = alerts
     return result
 
@@ -169,37 +349,46 @@ def _clearance_alerts(patient: Patient, today: dt.date, notes: list[ClearanceNot
     return [Alert(kind, status.summary)] if kind else []
 
 
-def _prescription_alerts(p: Prescription) -> list[Alert]:
-    alerts = []
-    side = p.get_side_display().lower()
-    if p.recent_max_pain is not None:
-        suggestion = (
-            "consider regressing one stage"
-            if p.stage.number > 1
-            else "review the exercise with the patient"
-        )
-        alerts.append(
+def _pain_alert(alert: PainAlert, clinic: Clinic) -> Alert:
+    more = f"; {alert.sets} sets above {alert.threshold} not yet reviewed" if alert.sets > 1 else ""
+    return Alert(
+        AlertKind.PAIN,
+        f"Pain {alert.highest_pain}/10 on the {alert.side} side at stage {alert.stage} on "
+        f"{clinic.local_date(alert.highest_at):%d %b}{more}. Review it: regress one stage, "
+        f"continue, or refer to the doctor.",
+        alert.side,
+        number=alert.threshold,
+    )
+
+
+def _readiness_alerts(p: Prescription, nxt: Stage | None, ahead: str | None) -> list[Alert]:
+    if not p.is_ready:
+        return []
+    side = p.get_side_display()
+    if nxt is None:
+        return [
             Alert(
-                AlertKind.PAIN,
-                f"Pain {p.recent_max_pain}/10 on the {side} side at stage {p.stage.number} "
-                f"on {p.recent_max_pain_at:%d %b}: {suggestion}.",
+                AlertKind.READY,
+                f"{side} side is ready at stage {p.stage.number}, the top of the ladder: the "
+                f"ladder is complete.",
                 p.side,
+                ladder_complete=True,
             )
-        )
-    if p.is_ready:
-        if p.has_next_stage:
-            message = (
-                f"{p.get_side_display()} side did {p.reps_threshold}+ reps at stage "
-                f"{p.stage.number} with pain ≤ {p.pain_threshold}: ready for stage "
-                f"{p.stage.number + 1}."
+        ]
+    done = (
+        f"{side} side did {p.reps_threshold}+ reps at stage {p.stage.number} with pain ≤ "
+        f"{p.pain_threshold}"
+    )
+    if ahead:
+        return [
+            Alert(
+                AlertKind.READY,
+                f"{done}, but stage {nxt.number} is not allowed: {ahead}",
+                p.side,
+                next_stage_blocked=ahead,
             )
-        else:
-            message = (
-                f"{p.get_side_display()} side is ready at stage {p.stage.number}, the top of the "
-                f"ladder: the ladder is complete."
-            )
-        alerts.append(Alert(AlertKind.READY, message, p.side, ladder_complete=not p.has_next_stage))
-    return alerts
+        ]
+    return [Alert(AlertKind.READY, f"{done}: ready for stage {nxt.number}.", p.side)]
 
 
 def _no_logs_alert(
@@ -210,13 +399,14 @@ def _no_logs_alert(
 ) -> list[Alert]:
     # Counted from the last log, or from the latest start if the plan changed since: a patient
     # who was given a new stage two days ago has not been silent for a week.
+    limit = patient.clinic.silent_days
     latest_start = max(p.started_at for p in running)
     since = max(latest_start, last_log_at) if last_log_at else latest_start
     days = (today - patient.clinic.local_date(since)).days
-    if days < NO_LOG_DAYS:
+    if days < limit:
         return []
     if last_log_at is None:
         message = f"No sets logged since the plan started {days} days ago."
     else:
         message = f"No sets logged for {days} days (last on {patient.clinic.local_date(last_log_at):%d %b})."
-    return [Alert(AlertKind.NO_LOGS, message)]
+    return [Alert(AlertKind.NO_LOGS, message, number=limit)]

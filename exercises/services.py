@@ -21,13 +21,15 @@ from django.utils import timezone
 
 from exercises.models import (
     ChangeReason,
+    PainOutcome,
+    PainReview,
     Prescription,
     SetLog,
     Source,
     Stage,
     StageChange,
 )
-from exercises.progression import is_ready
+from exercises.progression import is_ready, pain_alert_for
 from patients.clearance import (
     check_clearance,
     clearance_problem,
@@ -41,12 +43,8 @@ from patients.errors import (
     PrescriptionPaused,
 )
 from patients.models import ClearanceNote, Patient, Side
-from patients.services import save_with_history
-
-# A phone's clock may run a little fast; a set "in the future" beyond this is a client error.
-FUTURE_TOLERANCE = dt.timedelta(minutes=5)
-# Offline sync window: older sets are refused rather than silently back-dated into reports.
-MAX_LOG_AGE = dt.timedelta(days=30)
+from patients.services import lock_patient, save_with_history
+from patients.thresholds import FUTURE_TOLERANCE, MAX_LOG_AGE, MAX_LOG_AGE_DAYS
 
 DOSE_FIELDS = (
     "target_sets",
@@ -55,25 +53,41 @@ DOSE_FIELDS = (
     "sessions_per_week",
     "progress_at_reps",
     "pain_ceiling",
+    "pain_alert_above",
     "auto_advance",
 )
 
 
-def _lock_active_patient(patient: Patient) -> None:
-    """Lock the patient's row and refuse a discharged patient, reading the row under the lock.
+def _lock_patient(patient: Patient) -> dt.datetime | None:
+    """Lock the patient's row (`patients.services.lock_patient`) and return their discharge.
 
-    The lock serialises stage changes of one patient, so two clicks cannot both advance the same
-    side, and a discharge that committed meanwhile is seen even through a stale copy. NO KEY: the
-    lock must not conflict with the key-share lock that inserting a set (a foreign key to the
-    patient) takes, or a set logged during a stage change could deadlock with it.
+    The lock serialises stage changes (and pain reviews) of one patient, so two clicks cannot both
+    advance the same side, and a discharge or a clearance requirement that committed meanwhile is
+    seen even through a stale copy.
     """
-    discharged_at = (
-        Patient.objects.select_for_update(no_key=True)
+    lock_patient(patient)
+    return patient.discharged_at
+
+
+def _patient_busy(patient: Patient) -> bool:
+    """True if another transaction holds the patient's lock (a therapist changing a stage now).
+
+    For automatic advance, which runs inside a set's write after the prescription's row lock:
+    waiting for the patient's lock there would take the two locks in the opposite order to a
+    stage change, and the two could deadlock. The therapist's change decides instead.
+    """
+    return (
+        Patient.objects.select_for_update(no_key=True, skip_locked=True)
         .filter(pk=patient.pk)
-        .values_list("discharged_at", flat=True)
+        .values_list("pk", flat=True)
         .first()
+        is None
     )
-    if discharged_at is not None:
+
+
+def _lock_active_patient(patient: Patient) -> None:
+    """`_lock_patient`, refusing a discharged patient."""
+    if _lock_patient(patient) is not None:
         raise InvalidTransition(
             f"{patient.full_name} has been discharged; no prescription can be started or changed."
         )
@@ -93,10 +107,14 @@ def prescription_start(
     sessions_per_week: int = 5,
     progress_at_reps: int | None = None,
     pain_ceiling: int | None = None,
+    pain_alert_above: int | None = None,
     auto_advance: bool = False,
     notes: str = "",
 ) -> Prescription:
-    """Start a side on a stage. Passes the clearance gate; records a StageChange (start)."""
+    """Start a side on a stage. Passes the clearance gate; records a StageChange (start).
+
+    The thresholds left empty are the clinic's; the pain ceiling in force may not be above the
+    pain alert threshold in force (a set could then make the side ready and ring an alert)."""
     at = at or timezone.now()
     if side not in Side.values:
         raise ValidationError({"side": f"Side must be one of: {', '.join(Side.values)}."})
@@ -107,7 +125,7 @@ def prescription_start(
             f"The {side} side already has an active prescription (stage {current.stage.number}); "
             f"advance, regress or stop it instead of starting another."
         )
-    check_clearance(patient, stage.number, patient.clinic.local_date(at))
+    check_clearance(patient, stage, side, patient.clinic.local_date(at))
     prescription = Prescription(
         patient=patient,
         side=side,
@@ -118,15 +136,32 @@ def prescription_start(
         sessions_per_week=sessions_per_week,
         progress_at_reps=progress_at_reps,
         pain_ceiling=pain_ceiling,
+        pain_alert_above=pain_alert_above,
         auto_advance=auto_advance,
         started_at=at,
         prescribed_by=by,
         notes=notes.strip(),
     )
     prescription.full_clean()
+    _check_thresholds(prescription)
     save_with_history(prescription, by)
     _record_change(prescription, ChangeReason.START, None, stage, by, at, notes)
     return prescription
+
+
+def _check_thresholds(prescription: Prescription) -> None:
+    in_force = prescription.thresholds
+    if in_force.pain_ceiling > in_force.pain_alert_above:
+        field = "pain_ceiling" if prescription.pain_ceiling is not None else "pain_alert_above"
+        raise ValidationError(
+            {
+                field: (
+                    f"The pain ceiling for readiness ({in_force.pain_ceiling}) cannot be above the "
+                    f"pain alert threshold ({in_force.pain_alert_above}): a set could then make "
+                    f"the side ready and raise a pain alert at once."
+                )
+            }
+        )
 
 
 def _record_change(
@@ -229,7 +264,7 @@ def prescription_advance(
             f"Stage {current.stage.number} is the top of the ladder: the ladder is complete. "
             f"Keep the patient at this stage or stop the prescription."
         )
-    check_clearance(current.patient, to_stage.number, current.patient.clinic.local_date(at))
+    check_clearance(current.patient, to_stage, current.side, current.patient.clinic.local_date(at))
     return _change_stage(current, to_stage, ChangeReason.PROGRESSED, by, at, note)
 
 
@@ -241,7 +276,7 @@ def prescription_regress(
     at: dt.datetime | None = None,
     note: str = "",
 ) -> Prescription:
-    """Move a side one stage down, e.g. after pain above 5/10.
+    """Move a side one stage down, e.g. after a pain alert.
 
     Not gated: a lower stage is less load. If clearance is not in force the new prescription is
     paused like any other, so the patient still cannot log until it is.
@@ -291,7 +326,7 @@ def pause_reason(
 
     Pass the patient's clearance notes when they are already loaded (lists), to save a query.
     """
-    return clearance_problem(prescription.patient, prescription.stage.number, on, notes)
+    return clearance_problem(prescription.patient, prescription.stage, prescription.side, on, notes)
 
 
 @dataclass(frozen=True)
@@ -410,7 +445,7 @@ def set_log(
                 )
             note = getattr(current, "note_in_effect", None)
             problem = clearance_problem_for_patient(
-                patient, current.stage.number, on, [note] if note else []
+                patient, current.stage, current.side, on, [note] if note else []
             )
             if problem is not None:
                 raise PrescriptionPaused(
@@ -494,8 +529,8 @@ def _check_performed_at(
     if performed_at < now - MAX_LOG_AGE:
         raise ValidationError(
             {
-                "performed_at": "Sets older than 30 days cannot be logged; ask your therapist "
-                "to record it."
+                "performed_at": f"Sets older than {MAX_LOG_AGE_DAYS} days cannot be logged; ask "
+                "your therapist to record it."
             }
         )
     if performed_at < prescription.started_at:
@@ -505,11 +540,19 @@ def _check_performed_at(
 
 
 def _auto_advance(prescription: Prescription, at: dt.datetime) -> None:
-    """Advance a prescription that opted in, once it is ready; the gate still applies."""
+    """Advance a prescription that opted in, once it is ready; the gate still applies.
+
+    Never while the side has an open pain alert: a therapist reviews pain before the load goes up.
+    """
     if not is_ready(prescription):
         return
     if next_stage(prescription.stage) is None:
         return  # ladder complete: a therapist decides what comes next
+    if pain_alert_for(prescription.patient, prescription.side) is not None:
+        return  # the alert says why the side waits
+    if _patient_busy(prescription.patient):
+        # A therapist is changing this patient's stages now: "ready" shows, the next set retries.
+        return
     try:
         with transaction.atomic():
             prescription_advance(
@@ -541,3 +584,111 @@ def set_void(
     locked.full_clean(exclude=["patient", "prescription", "stage", "logged_by"])
     save_with_history(locked, by, update_fields=["voided_at", "voided_by", "void_reason"])
     return locked
+
+
+@transaction.atomic
+def pain_review_record(
+    *,
+    patient: Patient,
+    side: str,
+    outcome: str,
+    by: AbstractUser,
+    note: str = "",
+    at: dt.datetime | None = None,
+    seen_through: dt.datetime | None = None,
+) -> PainReview:
+    """A therapist reviews a side's open pain alert, which closes it.
+
+    `seen_through`: when the newest painful set the therapist was shown reached the clinic (the
+    review form carries it). If a newer one has arrived since, the review is refused so the
+    therapist sees it first; a review never closes a set no one looked at.
+
+    - "regressed": the side goes down one stage as part of the review, unless its latest stage
+      change since the alert opened is already a regress; at the first stage, or with no active
+      prescription, there is nothing to regress and the review is refused (choose another
+      outcome, or stop the side).
+    - "continued": the side stays where it is.
+    - "referred": the patient was referred to their doctor.
+
+    The review closes the alert for every painful set that had reached the clinic by then; a later
+    one opens a new alert. Who, when, what and the worst pain reviewed are kept (and in the audit
+    history).
+    """
+    at = at or timezone.now()
+    if side not in Side.values:
+        raise ValidationError({"side": f"Side must be one of: {', '.join(Side.values)}."})
+    if outcome not in PainOutcome.values or outcome == PainOutcome.CLOSED_EARLIER:
+        raise ValidationError(
+            {"outcome": "Choose what was decided: regressed, continued or referred."}
+        )
+    # A discharged patient's alert can still be reviewed (continued, referred); regressing needs
+    # an active side and is refused by the regress itself.
+    _lock_patient(patient)
+    alert = pain_alert_for(patient, side)
+    if alert is None:
+        raise InvalidTransition(
+            f"No pain alert is open on {patient.full_name}'s {side} side: nothing to review."
+        )
+    if seen_through is not None and alert.last_logged_at > seen_through:
+        raise InvalidTransition(
+            f"Another painful set on the {side} side reached the clinic while you were reviewing "
+            f"(now {alert.sets} set{'s' if alert.sets != 1 else ''}, worst "
+            f"{alert.highest_pain}/10). Read the alert again, then record your decision."
+        )
+    if outcome == PainOutcome.REGRESSED:
+        _regress_for_pain(patient, side, by, at, alert.opened_at, alert.highest_pain, note)
+    review = PainReview(
+        patient=patient,
+        side=side,
+        outcome=outcome,
+        note=note.strip(),
+        by=by,
+        at=at,
+        highest_pain=alert.highest_pain,
+        painful_sets=alert.sets,
+    )
+    review.full_clean()
+    save_with_history(review, by)
+    return review
+
+
+def _regress_for_pain(
+    patient: Patient,
+    side: str,
+    by: AbstractUser,
+    at: dt.datetime,
+    since: dt.datetime,
+    pain: int,
+    review_note: str,
+) -> None:
+    """The "regressed" review's stage change, done by `prescription_regress` (its rules hold).
+
+    Skipped when the side's latest stage change since the alert opened is already a regress (the
+    therapist moved it down first, then came to record the review); a regress followed by an
+    advance is not "already regressed"."""
+    latest = (
+        StageChange.objects.filter(patient=patient, side=side, at__gte=since)
+        .order_by("-at", "-id")
+        .values_list("reason", flat=True)
+        .first()
+    )
+    if latest == ChangeReason.REGRESSED:
+        return
+    current = Prescription.objects.active().filter(patient=patient, side=side).first()
+    if current is None:
+        raise InvalidTransition(
+            f"The {side} side has no active prescription to regress; record “continued” or "
+            f"“referred” instead."
+        )
+    try:
+        prescription_regress(
+            prescription=current,
+            by=by,
+            at=at,
+            note=f"Pain {pain}/10: back one stage (pain alert reviewed). {review_note}".strip(),
+        )
+    except InvalidTransition as exc:
+        # The regress's own refusal (e.g. the first stage), with what to do instead.
+        raise InvalidTransition(
+            f"{exc.message} For this review, record “continued” or “referred”."
+        ) from exc

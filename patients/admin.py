@@ -22,12 +22,23 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from patients.audit import record_access
 from patients.clearance import clearance_status
-from patients.models import AccessAction, AccessEvent, ClearanceNote, Clinic, Membership, Patient
+from patients.documents import document_type_of
+from patients.models import (
+    PRECAUTION_FIELDS,
+    AccessAction,
+    AccessEvent,
+    ClearanceNote,
+    Clinic,
+    Membership,
+    Patient,
+)
 from patients.services import (
     clearance_note_record,
     patient_create,
@@ -255,7 +266,31 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "timezone", "progress_at_reps", "pain_ceiling", "patient_count")
+    list_display = (
+        "name",
+        "slug",
+        "timezone",
+        "progress_at_reps",
+        "pain_ceiling",
+        "pain_alert_above",
+        "patient_count",
+    )
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "timezone", "phone")}),
+        (
+            "Thresholds (patients/thresholds.py has the defaults and their sources)",
+            {
+                "fields": (
+                    "progress_at_reps",
+                    "pain_ceiling",
+                    "pain_alert_above",
+                    "pain_lookback_days",
+                    "silent_days",
+                    "review_soon_days",
+                )
+            },
+        ),
+    )
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     inlines = (MembershipInline,)
@@ -391,7 +426,11 @@ class PatientAdmin(AuditedAdmin):
             return ()
         # Discharge is an action (it stops the prescriptions too), never a typed-in date; the clinic
         # is fixed, since moving a patient would move their whole clinical record with them.
-        return ("clinic", "clearance_summary", "discharged_at", "created_at")
+        fields = ["clinic", "clearance_summary", "discharged_at", "created_at"]
+        if obj.requires_clearance:
+            # A clinical decision: only a clearance note ("no further clearance needed") ends it.
+            fields += ["requires_clearance", "clearance_reason"]
+        return fields
 
     def get_inlines(self, request: HttpRequest, obj: Patient | None = None) -> Any:
         return self.inlines if obj is not None else ()
@@ -419,13 +458,24 @@ class PatientAdmin(AuditedAdmin):
 
     @admin.display(description="clearance today")
     def clearance_summary(self, obj: Patient) -> str:
-        return clearance_status(obj, obj.clinic.local_date(timezone.now())).summary
+        summary = clearance_status(obj, obj.clinic.local_date(timezone.now())).summary
+        if not obj.requires_clearance:
+            return summary
+        url = reverse("admin:patients_clearancenote_add") + f"?patient={obj.pk}"
+        return format_html(
+            '{} Only a clearance note ends the requirement: <a href="{}">record one</a> with the '
+            "decision “No further clearance needed”.",
+            summary,
+            url,
+        )
 
     def save_model(
         self, request: HttpRequest, obj: Patient, form: forms.Form, change: bool
     ) -> None:
         if change:
             data = form.cleaned_data
+            # Read-only fields are not in the form: the stored value stands (and the service
+            # refuses ending a requirement in any case).
             patient_update(
                 patient=obj,
                 record_number=data["record_number"],
@@ -434,8 +484,8 @@ class PatientAdmin(AuditedAdmin):
                 date_of_birth=data["date_of_birth"],
                 affected_side=data["affected_side"],
                 primary_therapist=data["primary_therapist"],
-                requires_clearance=data["requires_clearance"],
-                clearance_reason=data["clearance_reason"],
+                requires_clearance=data.get("requires_clearance", obj.requires_clearance),
+                clearance_reason=data.get("clearance_reason", obj.clearance_reason),
                 by=acting_user(request),
             )
             if "user" in form.changed_data:
@@ -461,18 +511,23 @@ class PatientAdmin(AuditedAdmin):
 # -- clearance notes -----------------------------------------------------------------------------
 
 
-# What a clearance note records, as `clearance_note_record` takes it (recorded_by is the admin).
+# What a clearance note records, as `clearance_note_record` takes it (recorded_by is the admin);
+# the precautions are the note's boolean fields, passed to the service as a list.
 NOTE_FIELDS = (
     "patient",
     "reason",
+    "procedure_on",
     "decision",
     "weight_bearing",
     "max_stage",
+    *PRECAUTION_FIELDS,
+    "operated_side",
     "restrictions",
     "signed_by_name",
     "signed_by_credentials",
     "signed_on",
     "review_on",
+    "document",
 )
 
 
@@ -481,13 +536,33 @@ class ClearanceNoteForm(ServiceForm):
         model = ClearanceNote
         fields = NOTE_FIELDS
 
-    def record(self) -> ClearanceNote:
-        data = {name: self.cleaned_data[name] for name in NOTE_FIELDS}
-        return clearance_note_record(**data, recorded_by=self.by)
+    def record(self, *, with_document: bool = True) -> ClearanceNote:
+        data = {
+            name: self.cleaned_data[name]
+            for name in NOTE_FIELDS
+            if name not in PRECAUTION_FIELDS and name != "document"
+        }
+        # A fresh copy each call: the service updates the patient it is given (ending or setting
+        # the requirement), and the dry run's rollback does not undo that in memory.
+        data["patient"] = Patient.objects.select_related("clinic").get(pk=data["patient"].pk)
+        return clearance_note_record(
+            **data,
+            precautions=[name for name in PRECAUTION_FIELDS if self.cleaned_data[name]],
+            document=(self.cleaned_data.get("document") or None) if with_document else None,
+            recorded_by=self.by,
+        )
 
     def validate_with_service(self) -> None:
-        # Beyond the model's own checks: a note cannot be signed in the future (clinic's day).
-        dry_run(self, self.record)
+        # Beyond the model's own checks: dates, ending a requirement, the scan's content. The dry
+        # run leaves the file out (it would be written to storage and outlive the rollback); its
+        # content is checked here instead.
+        dry_run(self, lambda: self.record(with_document=False))
+        upload = self.cleaned_data.get("document")
+        if upload:
+            try:
+                document_type_of(upload)
+            except ValidationError as error:
+                self.add_error("document", error)
 
 
 @admin.register(ClearanceNote)
@@ -508,13 +583,38 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
     list_filter = ("patient__clinic", "decision", "weight_bearing")
     search_fields = (*PATIENT_SEARCH_FIELDS, "signed_by_name")
     autocomplete_fields = ("patient",)
-    readonly_fields = ("recorded_by", "recorded_at")
+    readonly_fields = ("recorded_by", "recorded_at", "scanned_copy", "scanned_copy_elsewhere")
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[ClearanceNote]:
         return super().get_queryset(request).select_related("patient__clinic", "recorded_by")
 
     def get_fields(self, request: HttpRequest, obj: ClearanceNote | None = None) -> Any:
-        return NOTE_FIELDS if obj is None else (*NOTE_FIELDS, "recorded_by", "recorded_at")
+        if obj is None:
+            return NOTE_FIELDS
+        # The file's place in the private storage has no URL of its own: the scan opens through
+        # the patient page's view, which checks who asks and records the opening.
+        # It opens only for the patient's care team: anyone else sees that there is one, and why
+        # no link (rather than a link that answers "not found").
+        shown = tuple(name for name in NOTE_FIELDS if name != "document")
+        in_team = Membership.objects.filter(user=request.user, clinic=obj.patient.clinic).exists()
+        scan = "scanned_copy" if in_team else "scanned_copy_elsewhere"
+        return (*shown, scan, "recorded_by", "recorded_at")
+
+    @admin.display(description="scanned copy")
+    def scanned_copy(self, obj: ClearanceNote) -> str:
+        if not obj.document:
+            return "—"
+        url = reverse("patient-clearance-document", args=[obj.patient_id, obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.document_name or "Open the scan")
+
+    @admin.display(description="scanned copy")
+    def scanned_copy_elsewhere(self, obj: ClearanceNote) -> str:
+        if not obj.document:
+            return "—"
+        return (
+            f"{obj.document_name or 'A scan'} is attached. It opens only for {obj.patient.clinic}'s "
+            f"care team, from the patient's page."
+        )
 
     def has_change_permission(self, request: HttpRequest, obj: ClearanceNote | None = None) -> bool:
         return False  # a recorded note is never edited: a new note supersedes it

@@ -1,10 +1,16 @@
 """The clearance gate (DESIGN §4), in one place.
 
-For a patient who requires clearance, a stage may be started, advanced to, or worked at on a given
-day only if the clearance note in force that day allows it. The note in force is the one signed last
-on or before that day (a new note supersedes older ones, even a more permissive older one); it must
-clear the patient (with or without restrictions), its review date must not have passed, and its
-highest allowed stage (if any) must be at least the stage.
+For a patient who requires clearance, a side may be started at, advanced to, or worked at a stage
+on a given day only if the clearance note in effect that day allows it. The note in effect is the
+one signed last on or before that day (a new note supersedes older ones, even a more permissive
+older one); it must clear the patient (with or without restrictions), its review date must not
+have passed, its highest allowed stage (if any) must be at least the stage, and none of its
+movement precautions may rule the stage out on that side (`patients.precautions`: the stage's own
+data says what it asks of the hip).
+
+The requirement itself ends only with a note that says so ("no further clearance needed"), never
+with a checkbox (`patients.services`). A note that does not clear the patient, or a requirement
+set again after such a note, leaves the patient waiting for a new note.
 
 When a clearance lapses, prescriptions are *paused*: derived from these rules on each read, never a
 stored flag, so nothing has to run at midnight for a lapse to take effect.
@@ -18,10 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from patients.errors import ClearanceRequired
-from patients.models import ClearanceNote, Decision, Patient
-
-# Alert when a clearance's review date falls within this many days (DESIGN §4).
-REVIEW_SOON_DAYS = 7
+from patients.models import CLEARING, ClearanceNote, Decision, Patient
+from patients.precautions import StageDemands, conflict_message, conflicts
 
 
 class ClearanceState(enum.StrEnum):
@@ -31,6 +35,10 @@ class ClearanceState(enum.StrEnum):
     LAPSED = "lapsed"
     DUE_FOR_REVIEW = "due_for_review"
     IN_FORCE = "in_force"
+
+
+def _day(on: dt.date) -> str:
+    return f"{on.day} {on:%b %Y}"
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,28 @@ class ClearanceStatus:
             ClearanceState.DUE_FOR_REVIEW,
         )
 
-    def allows_stage(self, stage_number: int) -> bool:
+    def problem(self, stage: StageDemands, side: str) -> str | None:
+        """What keeps this clearance from allowing `side` at `stage`, in a phrase (None: allowed).
+
+        Only for a clearance in force: whether the patient is cleared at all is `summary`.
+        """
+        note = self.note
+        if self.state == ClearanceState.NOT_REQUIRED or note is None or not self.in_force:
+            return None
+        if not note.allows_stage(stage.number):
+            return (
+                f"the clearance of {_day(note.signed_on)} allows up to stage {note.max_stage}, "
+                f"not stage {stage.number}"
+            )
+        found = conflicts(note.precautions, stage, side, note.operated_side)
+        if found:
+            return "; ".join(conflict_message(c, note.signed_on) for c in found)
+        return None
+
+    def allows(self, stage: StageDemands, side: str) -> bool:
         if self.state == ClearanceState.NOT_REQUIRED:
             return True
-        return self.in_force and self.note is not None and self.note.allows_stage(stage_number)
+        return self.in_force and self.problem(stage, side) is None
 
     @property
     def summary(self) -> str:
@@ -60,26 +86,40 @@ class ClearanceStatus:
             case ClearanceState.NOT_REQUIRED:
                 return "No medical clearance required."
             case ClearanceState.MISSING:
+                if note is not None and note.decision == Decision.NOT_REQUIRED:
+                    return (
+                        "Medical clearance required again; no clearance note is recorded since "
+                        f"the one of {_day(note.signed_on)} that ended it."
+                    )
                 return "Medical clearance required; none is recorded."
             case ClearanceState.NOT_CLEARED:
                 assert note is not None
                 return (
                     f"Not cleared by {note.signed_by_name} ({note.signed_by_credentials}) "
-                    f"on {note.signed_on:%d %b %Y}."
+                    f"on {_day(note.signed_on)}."
                 )
             case ClearanceState.LAPSED:
-                assert note is not None
+                assert note is not None and note.review_on is not None
                 return (
-                    f"Clearance signed {note.signed_on:%d %b %Y} by {note.signed_by_name} "
-                    f"lapsed after its review date {note.review_on:%d %b %Y}."
+                    f"Clearance signed {_day(note.signed_on)} by {note.signed_by_name} "
+                    f"lapsed after its review date {_day(note.review_on)}."
                 )
             case ClearanceState.DUE_FOR_REVIEW:
-                assert note is not None
-                return f"Clearance due for review on {note.review_on:%d %b %Y}."
+                assert note is not None and note.review_on is not None
+                return f"Clearance due for review on {_day(note.review_on)}.{_limits(note)}"
             case ClearanceState.IN_FORCE:
-                assert note is not None
+                assert note is not None and note.review_on is not None
                 limit = f" up to stage {note.max_stage}" if note.max_stage else ""
-                return f"Cleared{limit} until {note.review_on:%d %b %Y}."
+                return f"Cleared{limit} until {_day(note.review_on)}.{_limits(note)}"
+
+
+def _limits(note: ClearanceNote) -> str:
+    precautions = [str(p.label).lower() for p in note.precautions]
+    if not precautions:
+        return ""
+    return (
+        f" Precautions ({note.get_operated_side_display().lower()} hip): {'; '.join(precautions)}."
+    )
 
 
 def note_in_effect(notes: Iterable[ClearanceNote], on: dt.date) -> ClearanceNote | None:
@@ -91,7 +131,11 @@ def note_in_effect(notes: Iterable[ClearanceNote], on: dt.date) -> ClearanceNote
 
 
 def clearance_status(
-    patient: Patient, on: dt.date, notes: Iterable[ClearanceNote] | None = None
+    patient: Patient,
+    on: dt.date,
+    notes: Iterable[ClearanceNote] | None = None,
+    *,
+    review_soon_days: int | None = None,
 ) -> ClearanceStatus:
     """The patient's clearance on a day. Pass `notes` when they are already prefetched."""
     if not patient.requires_clearance:
@@ -99,83 +143,99 @@ def clearance_status(
     if notes is None:
         notes = patient.clearance_notes.all()
     note = note_in_effect(notes, on)
-    if note is None:
-        return ClearanceStatus(ClearanceState.MISSING, None, on)
-    if note.decision == Decision.NOT_CLEARED:
+    if note is None or note.decision == Decision.NOT_REQUIRED:
+        # A "no further clearance needed" note in effect while clearance is required means the
+        # requirement was set again after it: a new sign-off is needed.
+        return ClearanceStatus(ClearanceState.MISSING, note, on)
+    if note.decision not in CLEARING:
         return ClearanceStatus(ClearanceState.NOT_CLEARED, note, on)
+    assert note.review_on is not None  # a database constraint for every clearing note
     if note.review_on < on:
         return ClearanceStatus(ClearanceState.LAPSED, note, on)
-    if (note.review_on - on).days <= REVIEW_SOON_DAYS:
+    soon = patient.clinic.review_soon_days if review_soon_days is None else review_soon_days
+    if (note.review_on - on).days <= soon:
         return ClearanceStatus(ClearanceState.DUE_FOR_REVIEW, note, on)
     return ClearanceStatus(ClearanceState.IN_FORCE, note, on)
 
 
 def clearance_problem(
     patient: Patient,
-    stage_number: int,
+    stage: StageDemands,
+    side: str,
     on: dt.date,
     notes: Iterable[ClearanceNote] | None = None,
 ) -> str | None:
-    """Why this patient may not work at `stage_number` on `on`, or None when they may."""
+    """Why this patient may not work `side` at `stage` on `on` (for the care team), or None."""
     status = clearance_status(patient, on, notes)
-    if status.allows_stage(stage_number):
+    if status.allows(stage, side):
         return None
     note = status.note
     needs = f"{patient.full_name} needs medical clearance ({patient.clearance_reason})"
     match status.state:
         case ClearanceState.MISSING:
             return (
-                f"{needs} before stage {stage_number}, and no clearance note signed on or before "
-                f"{on:%d %b %Y} is recorded. Record the medical team's clearance note first."
+                f"{needs} before stage {stage.number}, and no clearance note signed on or before "
+                f"{_day(on)} clears them. Record the medical team's clearance note first."
             )
         case ClearanceState.NOT_CLEARED:
             assert note is not None
             return (
-                f"{needs}: the latest clearance note, signed {note.signed_on:%d %b %Y} by "
+                f"{needs}: the latest clearance note, signed {_day(note.signed_on)} by "
                 f"{note.signed_by_name}, does not clear the patient. A new note that clears them "
                 f"is needed."
             )
         case ClearanceState.LAPSED:
-            assert note is not None
+            assert note is not None and note.review_on is not None
             return (
-                f"{needs}: the clearance signed {note.signed_on:%d %b %Y} by {note.signed_by_name} "
-                f"lapsed after its review date {note.review_on:%d %b %Y}. Record a new clearance "
+                f"{needs}: the clearance signed {_day(note.signed_on)} by {note.signed_by_name} "
+                f"lapsed after its review date {_day(note.review_on)}. Record a new clearance "
                 f"note."
             )
         case _:
-            assert note is not None and note.max_stage is not None
+            problem = status.problem(stage, side)
+            assert note is not None and problem is not None
             return (
-                f"{needs}: the clearance in force (signed {note.signed_on:%d %b %Y} by "
-                f"{note.signed_by_name}) allows up to stage {note.max_stage}, not stage "
-                f"{stage_number}. A new clearance note allowing stage {stage_number} is needed."
+                f"{problem[0].upper()}{problem[1:]}. A new clearance note that allows it is "
+                f"needed before the {side} side works at stage {stage.number}."
             )
 
 
 def check_clearance(
     patient: Patient,
-    stage_number: int,
+    stage: StageDemands,
+    side: str,
     on: dt.date,
     notes: Iterable[ClearanceNote] | None = None,
 ) -> None:
     """The gate: raise ClearanceRequired, saying what is missing, unless the stage is allowed."""
-    problem = clearance_problem(patient, stage_number, on, notes)
+    problem = clearance_problem(patient, stage, side, on, notes)
     if problem:
         raise ClearanceRequired(problem)
 
 
 def clearance_problem_for_patient(
     patient: Patient,
-    stage_number: int,
+    stage: StageDemands,
+    side: str,
     on: dt.date,
     notes: Iterable[ClearanceNote] | None = None,
 ) -> str | None:
     """The same gate as `clearance_problem`, worded for the patient (who cannot record a note)."""
     status = clearance_status(patient, on, notes)
-    if status.allows_stage(stage_number):
+    if status.allows(stage, side):
         return None
-    if status.in_force and status.note is not None:
+    note = status.note
+    if status.in_force and note is not None:
+        if not note.allows_stage(stage.number):
+            return (
+                f"Your medical clearance allows exercises up to stage {note.max_stage}; your "
+                f"therapist needs a new clearance before stage {stage.number}."
+            )
+        found = conflicts(note.precautions, stage, side, note.operated_side)
+        rules = "; ".join(str(c.precaution.label).lower() for c in found)
         return (
-            f"Your medical clearance allows exercises up to stage {status.note.max_stage}; your "
-            f"therapist needs a new clearance before stage {stage_number}."
+            f"Your surgeon's or doctor's precautions ({rules}) rule out stage {stage.number} on "
+            f"your {side} side. Please do not do it; your therapist will choose another exercise "
+            f"with you."
         )
     return status.summary

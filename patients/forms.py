@@ -57,7 +57,7 @@ class PatientForm(forms.Form):
         label_suffix="",
         label="Needs medical clearance before exercising",
         help_text="e.g. after a pelvic fracture: no stage can start until the medical team's "
-        "clearance note is recorded.",
+        "clearance note is recorded. Once set, only a clearance note that says so ends it.",
     )
     clearance_reason = forms.CharField(
         max_length=300,
@@ -73,9 +73,22 @@ class PatientForm(forms.Form):
         error_messages={"invalid_choice": "Choose one of the clinic's therapists."},
     )
 
-    def __init__(self, *args: Any, clinics: list[Clinic], ask_clinic: bool, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        clinics: list[Clinic],
+        ask_clinic: bool,
+        clearance_required: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.clinics = {c.pk: c for c in clinics}
+        # Once a patient requires clearance, only a clearance note ends it (the service refuses
+        # anything else): the form shows the requirement read-only, with a link to record one.
+        self.clearance_locked = clearance_required
+        if clearance_required:
+            for name in ("requires_clearance", "clearance_reason"):
+                self.fields[name].disabled = True
         if ask_clinic and len(clinics) > 1:
             self.fields["clinic"].choices = [("", "Choose a clinic")] + [
                 (c.pk, c.name) for c in clinics

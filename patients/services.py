@@ -3,32 +3,51 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
 from patients.audit import record_access
-from patients.models import AccessAction, ClearanceNote, Clinic, Patient, WeightBearing
+from patients.documents import document_type_of
+from patients.models import (
+    PRECAUTION_FIELDS,
+    AccessAction,
+    ClearanceNote,
+    Clinic,
+    Decision,
+    Patient,
+    WeightBearing,
+)
+from patients.precautions import Precaution
 
 
-def save_with_history(obj: Model, by: AbstractUser | None, **save_kwargs: Any) -> None:
-    """Save, recording `by` on the audit history row.
+def save_with_history(
+    obj: Model, by: AbstractUser | None, *, reason: str | None = None, **save_kwargs: Any
+) -> None:
+    """Save, recording `by` (and why, when given) on the audit history row.
 
     simple_history reads `_history_user` before the request's user, so rows written outside a
-    request (commands, the system's automatic advance) still say who made the change. The attribute
-    is removed afterwards so that a later save of the same object cannot inherit a stale author.
+    request (commands, the system's automatic advance) still say who made the change. The
+    attributes are removed afterwards so that a later save of the same object cannot inherit a
+    stale author or reason.
     """
     obj._history_user = by  # type: ignore[attr-defined]
+    if reason:
+        obj._change_reason = reason  # type: ignore[attr-defined]
     try:
         obj.save(**save_kwargs)
     finally:
         del obj._history_user  # type: ignore[attr-defined]
+        if reason:
+            del obj._change_reason  # type: ignore[attr-defined]
 
 
 @transaction.atomic
@@ -61,6 +80,25 @@ def patient_create(
     return patient
 
 
+def lock_patient(patient: Patient) -> None:
+    """Lock the patient's row until the transaction ends, and read back under the lock what the
+    clinical rules depend on (the clearance requirement, its reason, the discharge) onto `patient`.
+
+    Every write that reads or changes those takes this lock first, so two at once are serialised
+    and none decides on a stale copy (a form loaded before a note turned the requirement on, say).
+    NO KEY: it must not conflict with the key-share lock that inserting a set (a foreign key to
+    the patient) takes, or a set logged at the same moment could deadlock with it.
+    """
+    row = (
+        Patient.objects.select_for_update(no_key=True)
+        .filter(pk=patient.pk)
+        .values("requires_clearance", "clearance_reason", "discharged_at")
+        .first()
+    )
+    for field, value in (row or {}).items():
+        setattr(patient, field, value)
+
+
 @transaction.atomic
 def patient_update(
     *,
@@ -77,9 +115,26 @@ def patient_update(
 ) -> Patient:
     """Change a patient's details. The clinic and the login are not changed here.
 
-    Turning `requires_clearance` on or off takes effect at once: the clearance gate and the derived
-    "paused" state read it on every request. The audit history keeps the before and after.
+    Turning `requires_clearance` on takes effect at once: the clearance gate and the derived
+    "paused" state read it on every request. Turning it off is refused: the requirement is a
+    clinical decision, and only a clearance note that records it ("no further clearance needed",
+    signed by a named clinician) ends it (`clearance_note_record`). While it holds, its reason is
+    part of that decision and is not changed here either. The audit history keeps the before and
+    after.
     """
+    lock_patient(patient)
+    if patient.requires_clearance and not requires_clearance:
+        raise ValidationError(
+            {
+                "requires_clearance": (
+                    f"{patient.full_name} needs medical clearance ({patient.clearance_reason}); "
+                    "only a clearance note can end that. Record the medical team's note with the "
+                    "decision “no further clearance needed”."
+                )
+            }
+        )
+    if patient.requires_clearance:
+        clearance_reason = patient.clearance_reason
     patient.record_number = record_number.strip()
     patient.first_name = first_name.strip()
     patient.last_name = last_name.strip()
@@ -207,30 +262,192 @@ def clearance_note_record(
     signed_by_name: str,
     signed_by_credentials: str,
     signed_on: dt.date,
-    review_on: dt.date,
+    review_on: dt.date | None,
     recorded_by: AbstractUser,
     weight_bearing: str = WeightBearing.NOT_STATED,
     max_stage: int | None = None,
     restrictions: str = "",
-    today: dt.date | None = None,
+    procedure_on: dt.date | None = None,
+    precautions: Iterable[str] = (),
+    operated_side: str = "",
+    document: UploadedFile | None = None,
+    now: dt.datetime | None = None,
 ) -> ClearanceNote:
-    """Record a medical team's clearance decision. Notes are never edited: a new one supersedes."""
-    today = today or patient.clinic.local_date(timezone.now())
+    """Record a medical team's clearance decision. Notes are never edited: a new one supersedes.
+
+    - A note that does not end the requirement, recorded for a patient who did not require
+      clearance, turns the requirement on (its reason from the note): its review date and its
+      limits mean something only under the gate.
+    - "No further clearance needed" ends the requirement: the patient's history says who recorded
+      it and on whose sign-off. It is refused for a patient who does not require clearance.
+    - `precautions` are `Precaution` values; anything else is refused, naming it.
+    - `document`, a scan of the signed note, must be a PDF, JPEG or PNG of at most
+      `DOCUMENT_MAX_BYTES`, judged by its content (`patients.documents`).
+
+    `now` is when it is recorded (the demo replays past weeks); the signing date may not be after
+    that day.
+    """
+    now = now or timezone.now()
+    today = patient.clinic.local_date(now)
+    lock_patient(patient)
+    chosen = list(precautions)
+    unknown = sorted(set(chosen) - set(Precaution.values))
+    if unknown:
+        raise ValidationError(
+            {
+                "precautions": (
+                    f"{', '.join(unknown)} is not one of the precautions: "
+                    f"{'; '.join(str(p.label) for p in Precaution)}. Write any other "
+                    "restriction in “other restrictions”."
+                )
+            }
+        )
     note = ClearanceNote(
         patient=patient,
         reason=reason.strip(),
+        procedure_on=procedure_on,
         decision=decision,
         weight_bearing=weight_bearing,
         max_stage=max_stage,
         restrictions=restrictions.strip(),
+        operated_side=operated_side,
         signed_by_name=signed_by_name.strip(),
         signed_by_credentials=signed_by_credentials.strip(),
         signed_on=signed_on,
         review_on=review_on,
         recorded_by=recorded_by,
+        recorded_at=now,
+        **{p: p in chosen for p in PRECAUTION_FIELDS},
     )
-    note.full_clean()
-    if signed_on > today:
-        raise ValidationError({"signed_on": "A clearance cannot be signed in the future."})
-    save_with_history(note, recorded_by)
+    errors: dict[str, list[str]] = {}
+    try:
+        note.full_clean(exclude=["document"])
+    except ValidationError as exc:
+        errors = dict(exc.message_dict)
+    if signed_on and signed_on > today:
+        errors.setdefault("signed_on", []).append("A clearance cannot be signed in the future.")
+    if procedure_on and procedure_on > today:
+        errors.setdefault("procedure_on", []).append(
+            "The procedure or injury cannot be in the future."
+        )
+    ends = decision == Decision.NOT_REQUIRED
+    if ends and not patient.requires_clearance:
+        errors.setdefault("decision", []).append(
+            f"{patient.full_name} does not require clearance: there is no requirement to end."
+        )
+    elif ends and signed_on and (problem := _ending_too_early(patient, signed_on, now)):
+        errors.setdefault("signed_on", []).append(problem)
+    if document is not None:
+        try:
+            note.document_type = document_type_of(document)
+        except ValidationError as exc:
+            errors.setdefault("document", []).extend(exc.messages)
+    if errors:
+        raise ValidationError(errors)
+    if document is not None:
+        note.document_name = _shown_name(document.name or "")
+        note.document.save(document.name or "scan", document, save=False)
+    try:
+        save_with_history(note, recorded_by)
+    except Exception:
+        # The file was written before the row: a refused row must not leave it behind.
+        if note.document:
+            note.document.storage.delete(note.document.name)
+        raise
+    if ends:
+        patient.requires_clearance = False
+        save_with_history(
+            patient,
+            recorded_by,
+            update_fields=["requires_clearance"],
+            reason=_ended_reason(note),
+        )
+    elif not patient.requires_clearance:
+        patient.requires_clearance = True
+        patient.clearance_reason = patient.clearance_reason or note.reason
+        save_with_history(
+            patient,
+            recorded_by,
+            update_fields=["requires_clearance", "clearance_reason"],
+            reason=f"Required by the clearance note signed {signed_on:%d %b %Y}"[:100],
+        )
     return note
+
+
+def _ending_too_early(patient: Patient, signed_on: dt.date, now: dt.datetime) -> str | None:
+    later = ClearanceNote.objects.filter(patient=patient, signed_on__gt=signed_on)
+    return ending_problem(signed_on, later, required_again_since(patient, now))
+
+
+def ending_problem(
+    signed_on: dt.date, earlier_notes: Iterable[ClearanceNote], again_since: dt.date | None
+) -> str | None:
+    """Why a sign-off of `signed_on` cannot end a clearance requirement, or None.
+
+    An ending speaks for the medical team as it stands:
+    - it must be signed on or after every note already recorded (`earlier_notes`): a
+      later-signed note's limits are the team's latest word;
+    - when the requirement was set again after an earlier one ended (`again_since`, that day),
+      it must be signed on or after that day: a sign-off from before the new injury or operation
+      does not answer it. A first requirement may be ended by a sign-off from before the patient
+      was registered (the surgeon's letter often comes first).
+    `import_clinic` asks the same of each ending.
+    """
+    later = max(
+        (n for n in earlier_notes if n.signed_on > signed_on),
+        key=lambda n: (n.signed_on, n.recorded_at),
+        default=None,
+    )
+    if later is not None:
+        return (
+            f"A note signed later ({later.signed_on:%d %b %Y}, {later.signed_by_name}: "
+            f"{later.get_decision_display().lower()}) is the medical team's latest word: a note "
+            f"that ends the requirement must be signed on or after {later.signed_on:%d %b %Y}."
+        )
+    if again_since is not None and signed_on < again_since:
+        return (
+            f"Clearance was required again from {again_since:%d %b %Y}, after an earlier "
+            f"requirement ended; this sign-off ({signed_on:%d %b %Y}) is from before that. A note "
+            f"that ends the new requirement must be signed on or after {again_since:%d %b %Y}."
+        )
+    return None
+
+
+def required_again_since(patient: Patient, now: dt.datetime | None = None) -> dt.date | None:
+    """The clinic's day the patient's clearance requirement was set again after an earlier one
+    ended, as the audit history knew it at `now` (`required_again_at`)."""
+    rows = (
+        patient.history.filter(history_date__lte=now or timezone.now())  # type: ignore[attr-defined]
+        .order_by("history_date", "history_id")
+        .values_list("history_date", "requires_clearance")
+    )
+    again = required_again_at(rows)
+    return patient.clinic.local_date(again) if again is not None else None
+
+
+def required_again_at(history: Iterable[tuple[dt.datetime, bool]]) -> dt.datetime | None:
+    """When the requirement that holds at the end of `history` ((when, requires clearance) rows,
+    oldest first) was set again after an earlier one ended; None if it does not hold at the end,
+    or holds since it was first set."""
+    required, ended_before, again = False, False, None
+    for at, requires in history:
+        if requires and not required:
+            again = at if ended_before else None
+        elif required and not requires:
+            ended_before = True
+        required = requires
+    return again if required else None
+
+
+def _ended_reason(note: ClearanceNote) -> str:
+    """The history row's reason for ending the requirement: whose sign-off (100 characters)."""
+    text = (
+        f"Ended on the sign-off of {note.signed_by_name} ({note.signed_by_credentials}), "
+        f"signed {note.signed_on:%d %b %Y}"
+    )
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+def _shown_name(name: str) -> str:
+    # Only the last path part, as the browser sent it; for display, never for storage.
+    return name.replace("\\", "/").rsplit("/", 1)[-1][:200]

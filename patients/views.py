@@ -78,6 +78,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         _posted(request),
         clinics=[patient.clinic],
         ask_clinic=False,
+        clearance_required=patient.requires_clearance,
         initial=PatientForm.initial_for(patient),
     )
     if request.method == "POST" and form.is_valid():

@@ -1,13 +1,16 @@
 """The cast every test module can use: two clinics, their care teams, two patients."""
 
-import importlib
-
 import pytest
-from django.apps import apps as global_apps
 from django.core.cache import cache
 
 from patients.models import Role
-from tests.factories import ClinicFactory, MembershipFactory, PatientFactory, UserFactory
+from tests.factories import (
+    ClinicFactory,
+    MembershipFactory,
+    PatientFactory,
+    UserFactory,
+    reseed_ladder,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +96,4 @@ def reseed_after_flush(django_db_blocker):
     transactional tests (in any file) still find it."""
     yield
     with django_db_blocker.unblock():
-        _ladder_migration().seed(global_apps, None)
-
-
-def _ladder_migration():
-    return importlib.import_module("exercises.migrations.0002_clamshell_ladder")
+        reseed_ladder()

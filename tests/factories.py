@@ -1,17 +1,33 @@
 """factory_boy factories: the smallest valid objects, for tests to override what they check."""
 
 import datetime as dt
+import importlib
+import io
 import uuid
 
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from PIL import Image
+from pypdf import PdfWriter
 
 from exercises.models import Prescription, SetLog, Source, Stage
 from patients.models import ClearanceNote, Clinic, Decision, Membership, Patient, Role
 from patients.services import clearance_note_record
 
 PASSWORD = "correct-horse-battery"
+
+
+def reseed_ladder() -> None:
+    """Put the seeded ladder back as the migrations leave it (a transactional test's flush
+    empties every table): the stages, then what each asks of the hip."""
+    from django.apps import apps
+
+    for name, function in (
+        ("0002_clamshell_ladder", "seed"),
+        ("0006_stage_movements_data_pain_baseline", "movements"),
+    ):
+        getattr(importlib.import_module(f"exercises.migrations.{name}"), function)(apps, None)
 
 
 def stage(number: int) -> Stage:
@@ -115,14 +131,18 @@ def record_clearance(
     *,
     by,
     signed_on: dt.date,
-    review_on: dt.date,
+    review_on: dt.date | None,
     decision: str = Decision.CLEARED,
     max_stage: int | None = None,
     restrictions: str = "",
+    precautions: tuple[str, ...] = (),
+    operated_side: str = "",
     today: dt.date | None = None,
+    **extra,
 ) -> ClearanceNote:
-    """Record a clearance note through the service, as a therapist would (`today` defaults to the
-    day it was signed, so tests never depend on the real date)."""
+    """Record a clearance note through the service, as a therapist would (`today`, the day it is
+    recorded, defaults to the day it was signed, so tests never depend on the real date)."""
+    day = today or signed_on
     return clearance_note_record(
         patient=patient,
         reason="Pelvic fracture, conservatively managed",
@@ -134,5 +154,24 @@ def record_clearance(
         recorded_by=by,
         max_stage=max_stage,
         restrictions=restrictions,
-        today=today or signed_on,
+        precautions=precautions,
+        operated_side=operated_side or (patient.affected_side if precautions else ""),
+        now=dt.datetime.combine(day, dt.time(12), tzinfo=patient.clinic.tzinfo),
+        **extra,
     )
+
+
+def pdf_scan() -> bytes:
+    """A one-page PDF, as a scanned sign-off would be (its content decides its type)."""
+    writer = PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def image_scan(kind: str = "PNG") -> bytes:
+    """A small image in the format Pillow names `kind` (PNG, JPEG, GIF...)."""
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(out, kind)
+    return out.getvalue()

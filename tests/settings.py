@@ -10,3 +10,12 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# Uploaded clearance documents go to a folder of the test run, never to the project's own.
+import tempfile  # noqa: E402
+
+PRIVATE_FILES_ROOT = Path(tempfile.mkdtemp(prefix="clinic-private-files-"))  # noqa: F405
+STORAGES["private"] = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": str(PRIVATE_FILES_ROOT)},
+}

@@ -3,17 +3,21 @@
 The shape is what a network of clinics would hold after a year: clinic sizes skewed (the largest
 clinic is several times the next and ~20× the smallest), every patient with a login, patients at
 every stage on both sides, patients who started last week and patients discharged months ago,
-weeks with no logging, pain spikes followed by a regress, readiness left waiting for a decision,
-medical clearance (cleared, cleared up to stage 2, lapsed, missing, not cleared).
+weeks with no logging, pain spikes reviewed by the therapist (a regress, "continued", "referred")
+and recent ones not reviewed yet (open pain alerts), readiness left waiting for a decision, medical
+clearance (cleared, cleared up to stage 2 with a movement precaution, lapsed, missing, not cleared,
+ended by a "no further clearance needed" note, required again after one), clinics and prescriptions
+with thresholds of their own.
 
 Speed matters more than the services here: millions of sets cannot go through `exercises.services`
 one by one in minutes. Rows are built as tuples and written in bulk, straight to the tables:
 PostgreSQL's COPY (through psycopg), SQLite's `executemany` in one transaction per chunk. What the
 services would have enforced holds by construction (one active prescription per side, a set only
-on the prescription active when it was performed, clearance covering every stage worked); the
-database constraints still check every row. No simple-history rows are written: the audit history
-of generated data is empty. Primary keys are assigned here, so rows can refer to each other before
-they are written; sequences are reset at the end.
+on the prescription active when it was performed, clearance covering every stage worked, a pain
+review only of an alert that was open, covering the painful sets that had reached the clinic by
+then); the database constraints still check every row. No simple-history rows are written: the
+audit history of generated data is empty. Primary keys are assigned here, so rows can refer to
+each other before they are written; sequences are reset at the end.
 
 Everything is deterministic for a given size and seed: one `random.Random` per patient, seeded
 from the network seed and the patient's number; "now" is the moment the generation starts.
@@ -35,7 +39,17 @@ from django.contrib.auth.hashers import make_password
 from django.core.management.color import no_style
 from django.db import connection, models, transaction
 
-from exercises.models import ChangeReason, Prescription, SetLog, Source, Stage, StageChange
+from exercises.models import (
+    ChangeReason,
+    PainOutcome,
+    PainReview,
+    Prescription,
+    SetLog,
+    Source,
+    Stage,
+    StageChange,
+)
+from patients import thresholds as t
 from patients.models import (
     AffectedSide,
     ClearanceNote,
@@ -48,7 +62,7 @@ from patients.models import (
     WeightBearing,
 )
 
-DEFAULT_SEED = 2011  # Boren et al. 2011, the source of the ladder.
+DEFAULT_SEED = 2011  # Boren et al. 2011, whose %MVIC figures the ladder reports.
 # Every generated user (therapists, staff, patients) signs in with this password.
 PASSWORD = "bench-password"
 USERNAME_PREFIX = "bench-"
@@ -122,13 +136,60 @@ LAST_NAMES = (
     "Young",
     "Zhou",
 )
-# Ordinary pain 0..5, mostly in the pain-monitoring model's safe band; above 5 only in a spike.
+# Ordinary pain 0..5, mostly in the pain-monitoring model's safe band; above the default alert
+# threshold (5) only in a spike, whose sets score 6..8.
 PAIN_WEIGHTS = (34, 30, 20, 10, 4, 2)
+SPIKE_PAIN = (t.PAIN_ALERT_ABOVE + 1, t.PAIN_ALERT_ABOVE + 3)
 # Choices as plain strings: psycopg's COPY would write an enum member by its name.
 LEFT, RIGHT = Side.LEFT.value, Side.RIGHT.value
 START, PROGRESSED = ChangeReason.START.value, ChangeReason.PROGRESSED.value
 REGRESSED, STOPPED = ChangeReason.REGRESSED.value, ChangeReason.STOPPED.value
 SOURCES = (Source.APP.value, Source.WEB.value, Source.CLINIC.value)
+REVIEW_REGRESSED = PainOutcome.REGRESSED.value
+REVIEW_CONTINUED, REVIEW_REFERRED = PainOutcome.CONTINUED.value, PainOutcome.REFERRED.value
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    """A clinic's thresholds (`patients.Clinic`; the defaults are `patients.thresholds`)."""
+
+    progress_at_reps: int = t.READY_REPS
+    pain_ceiling: int = t.READY_PAIN_CEILING
+    pain_alert_above: int = t.PAIN_ALERT_ABOVE
+    pain_lookback_days: int = t.PAIN_LOOKBACK_DAYS
+    silent_days: int = t.SILENT_DAYS
+    review_soon_days: int = t.REVIEW_SOON_DAYS
+
+
+# Clinic i takes CLINIC_SETTINGS[i % 3]: the largest keeps the defaults; the others differ, so that
+# every figure read with the thresholds in force (readiness, painful sets, open alerts and their
+# look-back, clearance due for review) meets clinics that changed them.
+CLINIC_SETTINGS = (
+    ClinicSettings(),
+    # Steps up sooner, tolerates more pain, alerts one point later; a short look-back.
+    ClinicSettings(
+        progress_at_reps=t.READY_REPS - 2,
+        pain_ceiling=t.READY_PAIN_CEILING + 1,
+        pain_alert_above=t.PAIN_ALERT_ABOVE + 1,
+        pain_lookback_days=3,
+        silent_days=t.SILENT_DAYS + 3,
+        review_soon_days=2 * t.REVIEW_SOON_DAYS,
+    ),
+    # Stricter about pain for readiness; a painful set synced more than a day late does not ring.
+    ClinicSettings(
+        pain_ceiling=t.READY_PAIN_CEILING - 1,
+        pain_lookback_days=1,
+        silent_days=t.SILENT_DAYS - 2,
+        review_soon_days=3,
+    ),
+)
+# A side's own thresholds (progress_at_reps, pain_ceiling, pain_alert_above), for a few sides: an
+# alert one point earlier (a cautious therapist after surgery), an easier step, a stricter one.
+SIDE_OVERRIDES: tuple[tuple[int | None, int | None, int | None], ...] = (
+    (None, None, t.PAIN_ALERT_ABOVE - 1),
+    (t.READY_REPS - 5, None, None),
+    (t.READY_REPS - 2, t.READY_PAIN_CEILING - 1, None),
+)
 
 
 @dataclass(frozen=True)
@@ -165,6 +226,7 @@ class Counts:
     stage_changes: int = 0
     clearance_notes: int = 0
     sets: int = 0
+    pain_reviews: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -295,6 +357,9 @@ PRESCRIPTION_FIELDS = (
     "ended_at",
     "prescribed_by",
     "notes",
+    "progress_at_reps",
+    "pain_ceiling",
+    "pain_alert_above",
 )
 CHANGE_FIELDS = (
     "id",
@@ -312,16 +377,50 @@ NOTE_FIELDS = (
     "id",
     "patient",
     "reason",
+    "procedure_on",
     "decision",
     "weight_bearing",
     "max_stage",
+    "no_internal_rotation",
+    "no_flexion_past_90",
+    "no_lying_on_operated_side",
+    "no_resisted_abduction",
+    "operated_side",
     "restrictions",
     "signed_by_name",
     "signed_by_credentials",
     "signed_on",
     "review_on",
+    "document",
+    "document_type",
+    "document_name",
     "recorded_by",
     "recorded_at",
+)
+CLINIC_FIELDS = (
+    "id",
+    "name",
+    "slug",
+    "timezone",
+    "phone",
+    "progress_at_reps",
+    "pain_ceiling",
+    "pain_alert_above",
+    "pain_lookback_days",
+    "silent_days",
+    "review_soon_days",
+    "created_at",
+)
+REVIEW_FIELDS = (
+    "id",
+    "patient",
+    "side",
+    "outcome",
+    "note",
+    "by",
+    "at",
+    "highest_pain",
+    "painful_sets",
 )
 SET_FIELDS = (
     "id",
@@ -352,6 +451,7 @@ class Buffers:
     prescriptions: list[tuple] = field(default_factory=list)
     changes: list[tuple] = field(default_factory=list)
     sets: list[tuple] = field(default_factory=list)
+    reviews: list[tuple] = field(default_factory=list)
 
     def size(self) -> int:
         return len(self.sets) + len(self.prescriptions) + len(self.patients)
@@ -366,6 +466,7 @@ class Buffers:
             writer.write(Prescription, PRESCRIPTION_FIELDS, self.prescriptions)
             writer.write(StageChange, CHANGE_FIELDS, self.changes)
             writer.write(SetLog, SET_FIELDS, self.sets)
+            writer.write(PainReview, REVIEW_FIELDS, self.reviews)
         for rows in self.__dict__.values():
             rows.clear()
 
@@ -379,6 +480,7 @@ class ClinicInfo:
     tz: zoneinfo.ZoneInfo
     therapists: list[int]
     patients: int
+    settings: ClinicSettings
 
 
 @dataclass
@@ -390,8 +492,38 @@ class SideState:
     start_day: dt.date
     # Days of work at this stage before the patient reaches 20 reps.
     length: int
+    # The thresholds in force on this side: its own where it has one, else the clinic's.
+    reps: int
+    ceiling: int
+    alert: int
+    # The day of the first qualifying set after the side's last painful set on this prescription
+    # (the readiness rule of `PrescriptionQuerySet.with_readiness`); None while not ready.
     ready_day: dt.date | None = None
     decide_after: int = 0
+
+
+@dataclass(frozen=True)
+class PainfulSet:
+    pain: int
+    logged: dt.datetime
+    voided: dt.datetime | None
+
+
+@dataclass
+class SideAlert:
+    """A side's painful sets that no review has covered yet, and the therapist's next review.
+
+    The alert rule (`exercises.progression`): a review closes the alert for the painful sets that
+    had reached the clinic by then; one that reaches it later opens a new alert."""
+
+    pending: list[PainfulSet] = field(default_factory=list)
+    review_at: dt.datetime | None = None
+    outcome: str = REVIEW_CONTINUED
+
+    def open_at(self, moment: dt.datetime) -> bool:
+        return any(
+            p.logged <= moment and (p.voided is None or p.voided > moment) for p in self.pending
+        )
 
 
 class PatientSimulation:
@@ -436,17 +568,41 @@ class PatientSimulation:
         sides = [LEFT, RIGHT] if affected == AffectedSide.BOTH.value else [affected]
         if len(sides) == 1 and rng.random() < 0.4:
             sides.append(RIGHT if affected == LEFT else LEFT)
+        self.affected = affected
 
         # Clearance (about one patient in ten, e.g. after a pelvic fracture).
         clearance = None
         if rng.random() < 0.10:
             clearance = rng.choices(
-                ("cleared", "review_due", "restricted", "lapsed", "missing", "not_cleared"),
-                weights=(45, 10, 15, 12, 12, 6),
+                (
+                    "cleared",
+                    "review_due",
+                    "restricted",
+                    "lapsed",
+                    "missing",
+                    "not_cleared",
+                    "ended",
+                    "required_again",
+                ),
+                weights=(40, 10, 15, 12, 12, 6, 8, 4),
             )[0]
-            if clearance in ("review_due", "lapsed", "missing", "not_cleared"):
+            if clearance in ("review_due", "lapsed", "missing", "not_cleared", "required_again"):
                 discharged = False  # their story is still open
         registered_only = clearance in ("missing", "not_cleared") or rng.random() < 0.02
+        # "No further clearance needed" ends the requirement (the patient's flag goes off with
+        # it); required again after it, the patient waits for a new note: paused, "missing".
+        ended_on: dt.date | None = None
+        required_again_on: dt.date | None = None
+        if clearance in ("ended", "required_again"):
+            ended_on = start_day + dt.timedelta(days=rng.randint(15, 45))
+            again = ended_on + dt.timedelta(days=rng.randint(5, 30))
+            if ended_on >= (end_day if discharged else self.today):
+                ended_on = None  # the course ended first: still cleared
+            elif clearance == "required_again" and again < self.today:
+                required_again_on = again
+        requires_clearance = clearance is not None and (
+            ended_on is None or required_again_on is not None
+        )
 
         user_id = self.ids.take(get_user_model())
         patient_id = self.ids.take(Patient)
@@ -478,7 +634,7 @@ class PatientSimulation:
                 last,
                 dt.date(rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28)),
                 affected,
-                clearance is not None,
+                requires_clearance,
                 "Pelvic fracture" if clearance else "",
                 discharge_at,
                 created,
@@ -492,14 +648,16 @@ class PatientSimulation:
         paused_from: dt.date | None = None  # clearance lapsed: no logging from this day
         if clearance:
             signed = start_day - dt.timedelta(days=rng.randint(1, 10))
+            self.injured_on = signed - dt.timedelta(days=rng.randint(10, 80))
             if clearance == "not_cleared":
                 self._note(signed, Decision.NOT_CLEARED.value, None, signed + dt.timedelta(days=30))
             elif clearance == "review_due":
+                soon = max(1, self.clinic.settings.review_soon_days)
                 self._note(
                     signed,
                     Decision.CLEARED.value,
                     None,
-                    self.today + dt.timedelta(rng.randint(1, 6)),
+                    self.today + dt.timedelta(rng.randint(1, soon)),
                 )
             elif clearance == "lapsed":
                 review = min(start_day + dt.timedelta(days=rng.randint(20, 60)), self.today)
@@ -515,8 +673,11 @@ class PatientSimulation:
                     cap_until = full
                 else:
                     cap_until = end_day + dt.timedelta(days=1)
-            elif clearance == "cleared":
+            elif clearance in ("cleared", "ended", "required_again"):
                 self._note(signed, Decision.CLEARED.value, None, signed + dt.timedelta(days=400))
+                if ended_on is not None:
+                    self._note(ended_on, Decision.NOT_REQUIRED.value, None, None)
+                paused_from = required_again_on
         if registered_only:
             return
 
@@ -524,21 +685,40 @@ class PatientSimulation:
         last_day = end_day - dt.timedelta(days=1) if discharge_at else self.today
         self._course(sides, start_day, last_day, discharge_at, cap_until, paused_from)
 
-    def _note(self, signed: dt.date, decision: str, max_stage: int | None, review: dt.date) -> None:
+    def _note(
+        self, signed: dt.date, decision: str, max_stage: int | None, review: dt.date | None
+    ) -> None:
         restricted = decision == Decision.RESTRICTED
+        if restricted:
+            weight_bearing = WeightBearing.AS_TOLERATED.value
+        elif decision == Decision.NOT_REQUIRED:
+            weight_bearing = WeightBearing.NOT_STATED.value
+        else:
+            weight_bearing = WeightBearing.FULL.value
         self.buf.notes.append(
             (
                 self.ids.take(ClearanceNote),
                 self.patient_id,
                 "Pelvic fracture",
+                self.injured_on,
                 decision,
-                WeightBearing.AS_TOLERATED.value if restricted else WeightBearing.FULL.value,
+                weight_bearing,
                 max_stage,
-                "No resisted hip abduction yet." if restricted else "",
+                False,
+                # A movement precaution on the injured hip that no stage of the ladder breaks
+                # (every stage keeps both hips at 45° or less): it is listed, never pauses.
+                restricted,
+                False,
+                False,
+                self.affected if restricted else "",
+                "Progress gently; review at the fracture clinic." if restricted else "",
                 "Dr A. Surgeon",
                 "MD, orthopaedics",
                 signed,
                 review,
+                "",
+                "",
+                "",
                 self.therapist,
                 self.at(signed, 12),
             )
@@ -548,6 +728,7 @@ class PatientSimulation:
     def _prescribe(self, side: str, stage: int, day: dt.date, since: dt.datetime) -> SideState:
         rng = self.rng
         pk = self.ids.take(Prescription)
+        own_reps, own_ceiling, own_alert = self._own[side]
         self._rx_open[pk] = (
             pk,
             self.patient_id,
@@ -562,10 +743,25 @@ class PatientSimulation:
             None,
             self.therapist,
             "",
+            own_reps,
+            own_ceiling,
+            own_alert,
         )
         self.counts.prescriptions += 1
         length = max(7, min(60, round(rng.gauss(25, 10))))
-        return SideState(side, pk, stage, since, day, length, decide_after=self._decision_delay())
+        clinic = self.clinic.settings
+        return SideState(
+            side,
+            pk,
+            stage,
+            since,
+            day,
+            length,
+            reps=clinic.progress_at_reps if own_reps is None else own_reps,
+            ceiling=clinic.pain_ceiling if own_ceiling is None else own_ceiling,
+            alert=clinic.pain_alert_above if own_alert is None else own_alert,
+            decide_after=self._decision_delay(),
+        )
 
     def _decision_delay(self) -> int:
         # Most readiness is acted on within a week; some waits (the report's backlog).
@@ -576,7 +772,14 @@ class PatientSimulation:
         self.buf.prescriptions.append((*row[:10], at, *row[11:]))
 
     def _change(
-        self, side: str, from_: int | None, to: int | None, reason: str, rx: int, at: dt.datetime
+        self,
+        side: str,
+        from_: int | None,
+        to: int | None,
+        reason: str,
+        rx: int,
+        at: dt.datetime,
+        note: str = "",
     ) -> None:
         self.buf.changes.append(
             (
@@ -589,10 +792,82 @@ class PatientSimulation:
                 rx,
                 self.therapist,
                 at,
-                "",
+                note,
             )
         )
         self.counts.stage_changes += 1
+
+    # -- pain alerts and the therapist's reviews
+
+    def _painful(
+        self,
+        side: str,
+        pain: int,
+        performed: dt.datetime,
+        logged: dt.datetime,
+        voided: dt.datetime | None,
+    ) -> None:
+        """A set above the side's alert threshold: it opens (or joins) the side's alert, and the
+        therapist plans to review it."""
+        if performed < logged - dt.timedelta(days=self.clinic.settings.pain_lookback_days):
+            return  # done long before it reached the clinic: listed, never rings
+        alert = self._alerts[side]
+        alert.pending.append(PainfulSet(pain, logged, voided))
+        if alert.review_at is None:
+            self._plan_review(alert, logged)
+
+    def _plan_review(self, alert: SideAlert, opened: dt.datetime) -> None:
+        rng = self.rng
+        # Most alerts are reviewed within three days; one in five waits up to three weeks. A
+        # review that would come after "now" is not written: the alert is open.
+        if rng.random() < 0.2:
+            wait = dt.timedelta(days=rng.randint(4, 21), hours=rng.randint(0, 8))
+        else:
+            wait = dt.timedelta(hours=rng.randint(2, 72))
+        alert.review_at = opened + wait
+        alert.outcome = REVIEW_CONTINUED if rng.random() < 0.75 else REVIEW_REFERRED
+
+    def _review(self, side: str, at: dt.datetime, outcome: str) -> int | None:
+        """The therapist reviews the side's alert as it stood at `at` (the painful sets that had
+        reached the clinic by then and were not voided); returns the highest pain reviewed, or
+        None when no alert was open (`exercises.services.pain_review_record` would refuse)."""
+        alert = self._alerts[side]
+        seen = [p for p in alert.pending if p.logged <= at and (p.voided is None or p.voided > at)]
+        alert.pending = [p for p in alert.pending if p.logged > at]
+        if not seen:
+            return None
+        highest = max(p.pain for p in seen)
+        self.buf.reviews.append(
+            (
+                self.ids.take(PainReview),
+                self.patient_id,
+                side,
+                outcome,
+                "",
+                self.therapist,
+                at,
+                highest,
+                len(seen),
+            )
+        )
+        self.counts.pain_reviews += 1
+        return highest
+
+    def _due_reviews(self, before: dt.datetime | None) -> None:
+        """Write the planned reviews due before `before` (all of them when None), never later than
+        now. Called at the start of a day, when every set that could have reached the clinic
+        before then has been made."""
+        for side, alert in self._alerts.items():
+            while (
+                alert.review_at is not None
+                and alert.review_at <= self.now
+                and (before is None or alert.review_at < before)
+            ):
+                at, outcome = alert.review_at, alert.outcome
+                alert.review_at = None
+                self._review(side, at, outcome)
+                if alert.pending:  # sets that reached the clinic after the review: a new alert
+                    self._plan_review(alert, min(p.logged for p in alert.pending))
 
     def _course(
         self,
@@ -607,6 +882,12 @@ class PatientSimulation:
         self._rx_open: dict[int, tuple] = {}
         self._per_week = rng.choice((3, 4, 5, 5, 5, 7))
         self._target_sets = rng.choice((2, 3, 3))
+        # A few sides have thresholds of their own, carried from stage to stage with the dose.
+        self._own = {
+            side: rng.choice(SIDE_OVERRIDES) if rng.random() < 0.06 else (None, None, None)
+            for side in sides
+        }
+        self._alerts = {side: SideAlert() for side in sides}
         adherence = rng.choices((1.0, 0.6, 0.3), weights=(45, 35, 20))[0]
         session_p = min(1.0, self._per_week / 7 * adherence)
         gaps: list[tuple[dt.date, dt.date]] = []
@@ -626,8 +907,10 @@ class PatientSimulation:
 
         day = first_day
         while day <= last_day:
+            self._due_reviews(self.at(day, 0))
             change_at = self.at(day, 8)
-            # Decisions taken in the morning: progress a side that has waited its delay.
+            # Decisions taken in the morning: progress a side that has waited its delay, unless
+            # its pain alert is open (the therapist reviews pain before the load goes up).
             for side, s in list(states.items()):
                 if (
                     s.ready_day is not None
@@ -636,6 +919,7 @@ class PatientSimulation:
                     and not (cap_until and s.stage + 1 > 2 and day < cap_until)
                     and (paused_from is None or day < paused_from)
                     and change_at <= self.now
+                    and not self._alerts[side].open_at(change_at)
                 ):
                     self._end(s, change_at)
                     states[side] = self._prescribe(side, s.stage + 1, day, change_at)
@@ -643,16 +927,26 @@ class PatientSimulation:
             paused = paused_from is not None and day >= paused_from
             in_gap = any(a <= day <= b for a, b in gaps)
             if not paused and not in_gap and rng.random() < session_p:
-                regress = self._session(day, states)
-                for side in regress:
-                    s = states[side]
-                    at = self.at(day, 22)
-                    if at > self.now:
+                at = self.at(day, 22)
+                for side in self._session(day, states, regress_at=at):
+                    # The review of the spike, and the regress it decides, at the same moment.
+                    highest = self._review(side, at, REVIEW_REGRESSED)
+                    if highest is None:
                         continue
+                    s = states[side]
                     self._end(s, at)
                     states[side] = self._prescribe(side, s.stage - 1, day, at)
-                    self._change(side, s.stage, s.stage - 1, REGRESSED, states[side].rx, at)
+                    self._change(
+                        side,
+                        s.stage,
+                        s.stage - 1,
+                        REGRESSED,
+                        states[side].rx,
+                        at,
+                        f"Pain {highest}/10: back one stage (pain alert reviewed).",
+                    )
             day += dt.timedelta(days=1)
+        self._due_reviews(None)
 
         for side, s in states.items():
             if discharge_at is not None:
@@ -662,8 +956,11 @@ class PatientSimulation:
         self.buf.prescriptions.extend(self._rx_open.values())
         self._rx_open.clear()
 
-    def _session(self, day: dt.date, states: dict[str, SideState]) -> list[str]:
-        """One day's sets on every side; returns the sides to regress after a pain spike."""
+    def _session(
+        self, day: dt.date, states: dict[str, SideState], *, regress_at: dt.datetime
+    ) -> list[str]:
+        """One day's sets on every side; returns the sides to regress at `regress_at` after a pain
+        spike (only when the spike's sets had reached the clinic by then)."""
         rng = self.rng
         begin = self.at(day, rng.randint(9, 20), rng.randint(0, 59), rng.randint(0, 59))
         if begin > self.now - dt.timedelta(minutes=30):
@@ -678,15 +975,17 @@ class PatientSimulation:
             progress = worked / s.length
             spike = rng.random() < 0.015
             n_sets = self._target_sets if rng.random() < 0.8 else rng.randint(1, self._target_sets)
+            painful_logged: list[dt.datetime] = []
             for _ in range(n_sets):
                 reps = round(6 + 15 * min(progress, 1.1) + rng.gauss(0, 1.5))
                 reps = max(1, min(25, reps))
-                pain = rng.randint(6, 8) if spike else rng.choices(range(6), PAIN_WEIGHTS)[0]
+                pain = rng.randint(*SPIKE_PAIN) if spike else rng.choices(range(6), PAIN_WEIGHTS)[0]
                 performed = begin + dt.timedelta(seconds=90 * offset)
                 offset += 1
                 logged = performed + (offline or dt.timedelta(seconds=rng.randint(1, 20)))
                 logged = min(logged, self.now)
                 voided = rng.random() < 0.003
+                voided_at = min(logged + dt.timedelta(days=1), self.now) if voided else None
                 self.buf.sets.append(
                     (
                         self.ids.take(SetLog),
@@ -703,15 +1002,26 @@ class PatientSimulation:
                         self.uuid_out(rng.getrandbits(128)),
                         "Felt a pinch at the top." if rng.random() < 0.02 else "",
                         logged_by,
-                        min(logged + dt.timedelta(days=1), self.now) if voided else None,
+                        voided_at,
                         self.therapist if voided else None,
                         "Entered twice." if voided else "",
                     )
                 )
                 self.counts.sets += 1
-                if not voided and s.ready_day is None and reps >= 20 and pain <= 3:
+                if pain > s.alert:
+                    self._painful(side, pain, performed, logged, voided_at)
+                    if not voided:
+                        s.ready_day = None  # a painful set withdraws readiness
+                        painful_logged.append(logged)
+                elif not voided and s.ready_day is None and reps >= s.reps and pain <= s.ceiling:
                     s.ready_day = day
-            if spike and s.stage > 1 and rng.random() < 0.4:
+            if (
+                spike
+                and painful_logged
+                and s.stage > 1
+                and rng.random() < 0.4
+                and max(painful_logged) <= regress_at <= self.now
+            ):
                 regress.append(side)
         return regress
 
@@ -761,7 +1071,15 @@ def _generate(
     if not stages:
         raise RuntimeError("The clamshell ladder is missing: run the migrations first.")
     ids = Ids(
-        user_model, Clinic, Membership, Patient, ClearanceNote, Prescription, StageChange, SetLog
+        user_model,
+        Clinic,
+        Membership,
+        Patient,
+        ClearanceNote,
+        Prescription,
+        StageChange,
+        SetLog,
+        PainReview,
     )
     writer = BulkWriter()
     # One hash for every user: hashing 20,000 passwords would take longer than the whole network.
@@ -779,18 +1097,24 @@ def _generate(
     for i, (n_patients, n_therapists) in enumerate(zip(sizes, therapists, strict=True)):
         pk = ids.take(Clinic)
         tz_name = ZONES[i % len(ZONES)]
+        chosen = CLINIC_SETTINGS[i % len(CLINIC_SETTINGS)]
         clinic_rows.append(
             (
                 pk,
                 f"Bench clinic {i + 1:02d}",
                 f"{CLINIC_SLUG_PREFIX}{i + 1:02d}",
                 tz_name,
-                20,
-                3,
+                f"020 7946 {i + 1:04d}",
+                chosen.progress_at_reps,
+                chosen.pain_ceiling,
+                chosen.pain_alert_above,
+                chosen.pain_lookback_days,
+                chosen.silent_days,
+                chosen.review_soon_days,
                 now,
             )
         )
-        info = ClinicInfo(pk, zoneinfo.ZoneInfo(tz_name), [], n_patients)
+        info = ClinicInfo(pk, zoneinfo.ZoneInfo(tz_name), [], n_patients, chosen)
         for role, count in ((Role.THERAPIST.value, n_therapists), (Role.STAFF.value, 1)):
             for j in range(count):
                 user_id = ids.take(user_model)
@@ -815,11 +1139,7 @@ def _generate(
         clinics.append(info)
     with transaction.atomic():
         writer.write(user_model, USER_FIELDS, user_rows)
-        writer.write(
-            Clinic,
-            ("id", "name", "slug", "timezone", "progress_at_reps", "pain_ceiling", "created_at"),
-            clinic_rows,
-        )
+        writer.write(Clinic, CLINIC_FIELDS, clinic_rows)
         writer.write(Membership, ("id", "user", "clinic", "role", "created_at"), membership_rows)
     counts.clinics = len(clinics)
     counts.therapists = sum(therapists)
@@ -883,6 +1203,7 @@ def _reset_sequences() -> None:
         Prescription,
         StageChange,
         SetLog,
+        PainReview,
     )
     statements = connection.ops.sequence_reset_sql(no_style(), list(models_))
     with connection.cursor() as cursor:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from fhir.resources.R4B.annotation import Annotation
 from fhir.resources.R4B.attachment import Attachment
 from fhir.resources.R4B.bundle import Bundle, BundleEntry
 from fhir.resources.R4B.careplan import CarePlan, CarePlanActivity
+from fhir.resources.R4B.clinicalimpression import ClinicalImpression, ClinicalImpressionFinding
 from fhir.resources.R4B.codeableconcept import CodeableConcept
 from fhir.resources.R4B.coding import Coding
 from fhir.resources.R4B.documentreference import (
@@ -44,8 +47,10 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.timing import Timing, TimingRepeat
 
-from exercises.models import Prescription, SetLog
-from patients.models import ClearanceNote, Patient, Side
+from exercises.models import PainOutcome, PainReview, Prescription, SetLog
+from patients.models import ClearanceNote, OperatedSide, Patient, Side
+
+logger = logging.getLogger(__name__)
 
 # Never change: every id in every export ever made is derived from it.
 NAMESPACE = uuid.UUID("6b0f4d2e-3c1a-5e7f-9a2b-8c4d6e0f1a3b")
@@ -79,6 +84,7 @@ MEDICAL_RECORD_NUMBER = Coding(
 )
 SET_TEXT = "Hip clamshell set"
 CLEARANCE_TEXT = "Medical clearance for exercise"
+PAIN_REVIEW_TEXT = "Review of a pain alert"
 
 
 def resource_id(resource_type: str, pk: int) -> str:
@@ -121,17 +127,21 @@ class PatientRecord:
     prescriptions: list[Prescription]
     sets: list[SetLog]
     notes: list[ClearanceNote]
+    reviews: list[PainReview]
 
 
 def load_record(patient: Patient) -> PatientRecord:
-    """Three queries whatever the history: prescriptions (with stage, ladder and prescriber), sets
-    (with whoever voided them), clearance notes (with who recorded them). The patient and clinic
-    come loaded by the access helper."""
+    """Four queries whatever the history: prescriptions (with stage, ladder and prescriber), sets
+    (with whoever voided them), clearance notes (with who recorded them), pain reviews (with the
+    reviewer). The patient and clinic come loaded by the access helper. A clearance note's scan
+    is read from the private storage, not the database."""
     prescriptions = list(
         Prescription.objects.filter(patient=patient)
         .select_related("stage__ladder", "prescribed_by")
         .order_by("side", "started_at", "id")
     )
+    for rx in prescriptions:
+        rx.patient = patient  # with its clinic: the thresholds in force read no row
     sets = list(
         SetLog.objects.filter(patient=patient)
         .select_related("voided_by")
@@ -143,7 +153,12 @@ def load_record(patient: Patient) -> PatientRecord:
         .select_related("recorded_by")
         .order_by("signed_on", "recorded_at", "id")
     )
-    return PatientRecord(patient=patient, prescriptions=prescriptions, sets=sets, notes=notes)
+    reviews = list(
+        PainReview.objects.filter(patient=patient).select_related("by").order_by("at", "id")
+    )
+    return PatientRecord(
+        patient=patient, prescriptions=prescriptions, sets=sets, notes=notes, reviews=reviews
+    )
 
 
 def patient_bundle(patient: Patient, *, now: dt.datetime) -> Bundle:
@@ -153,15 +168,16 @@ def patient_bundle(patient: Patient, *, now: dt.datetime) -> Bundle:
     this is a data export, not a signed clinical document. Entries: the Patient; a Practitioner per
     prescriber; per prescription a CarePlan and the ServiceRequest it carries out; an Observation
     per logged set (voided ones too, marked entered-in-error); a DocumentReference per clearance
-    note.
+    note (with its scanned copy, when there is one); a ClinicalImpression per pain review.
     """
     record = load_record(patient)
     resources: list[tuple[str, Resource]] = [(full_url("Patient", patient.pk), _patient(patient))]
-    prescribers = {
+    practitioners = {
         rx.prescribed_by.pk: rx.prescribed_by for rx in record.prescriptions if rx.prescribed_by
     }
-    for pk in sorted(prescribers):
-        resources.append((full_url("Practitioner", pk), _practitioner(prescribers[pk])))
+    practitioners.update({r.by.pk: r.by for r in record.reviews if r.by is not None})
+    for pk in sorted(practitioners):
+        resources.append((full_url("Practitioner", pk), _practitioner(practitioners[pk])))
     previous = _predecessors(record.prescriptions)
     for rx in record.prescriptions:
         resources.append(
@@ -178,6 +194,8 @@ def patient_bundle(patient: Patient, *, now: dt.datetime) -> Bundle:
         resources.append(
             (full_url("DocumentReference", note.pk), _document(patient, note, newer, replaced))
         )
+    for review in record.reviews:
+        resources.append((full_url("ClinicalImpression", review.pk), _pain_review(patient, review)))
     return Bundle(
         type="collection",
         timestamp=_instant(now),
@@ -215,7 +233,8 @@ def _patient(patient: Patient) -> FHIRPatient:
 
 
 def _practitioner(user: AbstractUser) -> Practitioner:
-    """The therapist who prescribed: a resource of its own, so every request names one author."""
+    """A therapist who prescribed or reviewed a pain alert: a resource of its own, so every
+    request and review names one author."""
     name = HumanName(
         text=person_name(user),
         family=user.last_name or None,
@@ -277,14 +296,17 @@ def _care_plan(patient: Patient, rx: Prescription, before: Prescription | None) 
 
 
 def _dose(patient: Patient, rx: Prescription) -> list[str]:
-    # The clinic is already loaded with the patient; rx.effective_* would fetch it again per row.
-    progress_at = rx.progress_at_reps or patient.clinic.progress_at_reps
-    ceiling = rx.pain_ceiling if rx.pain_ceiling is not None else patient.clinic.pain_ceiling
+    # The thresholds in force (the prescription's own, else the clinic's): `load_record` gave
+    # each prescription the loaded patient, so this reads no row.
+    thresholds = rx.thresholds
     return [
         f"{rx.target_sets} sets × {rx.target_reps} reps",
         f"Hold {rx.hold_at_top_seconds} s at the top of each rep",
         f"{rx.sessions_per_week} sessions per week",
-        f"Ready for the next stage at {progress_at} reps in one set with pain at most {ceiling}/10",
+        f"Ready for the next stage at {thresholds.ready_reps} reps in one set with pain at most "
+        f"{thresholds.pain_ceiling}/10",
+        f"A set with pain above {thresholds.pain_alert_above}/10 stops the exercise for the day, "
+        "alerts the therapist and withdraws readiness until the next qualifying set",
     ]
 
 
@@ -292,7 +314,10 @@ def _service_request(
     patient: Patient, rx: Prescription, before: Prescription | None
 ) -> ServiceRequest:
     stage = rx.stage
-    mvic = f"gluteus medius {stage.gmed_mvic_percent} %MVIC (Boren et al. 2011)"
+    mvic = (
+        f"gluteus medius {stage.gmed_mvic_percent} %MVIC (as the source article reports it from "
+        f"Boren et al. 2011, in healthy adults)"
+    )
     notes = []
     if rx.notes:
         notes.append(Annotation(text=rx.notes))
@@ -381,15 +406,42 @@ def _observation(patient: Patient, set_log: SetLog) -> Observation:
 # -- clearance notes ---------------------------------------------------------------------------
 
 
+def _precautions(note: ClearanceNote) -> str | None:
+    """E.g. "for the left hip: no hip internal rotation past neutral, no lying on the operated
+    side" (precautions protect the operated hip, `patients.precautions`)."""
+    if not note.precautions:
+        return None
+    listed = ", ".join(f"{p.label[0].lower()}{p.label[1:]}" for p in note.precautions)
+    side = note.operated_side
+    hips = (
+        "both hips" if side == OperatedSide.BOTH else f"the {OperatedSide(side).label.lower()} hip"
+    )
+    return f"for {hips}: {listed}"
+
+
 def _restriction_summary(note: ClearanceNote) -> list[str]:
     parts = []
     if note.max_stage:
         parts.append(f"up to stage {note.max_stage}")
     if note.weight_bearing != "not_stated":
         parts.append(note.get_weight_bearing_display().lower())
+    if precautions := _precautions(note):
+        parts.append(f"precautions {precautions}")
     if note.restrictions:
         parts.append(note.restrictions.rstrip("."))
     return parts
+
+
+def _review(note: ClearanceNote) -> str:
+    if note.review_on is None:  # "no further clearance needed": the requirement ended
+        return "no review date (the clearance requirement ends)"
+    return f"review by {note.review_on.isoformat()}"
+
+
+def _procedure(note: ClearanceNote) -> str:
+    # The date first: the reason is free text, often with more after the procedure's name.
+    when = f" on {note.procedure_on.isoformat()}" if note.procedure_on else ""
+    return f"Procedure or injury{when}: {note.reason.rstrip('.')}"
 
 
 def clearance_description(note: ClearanceNote) -> str:
@@ -397,28 +449,74 @@ def clearance_description(note: ClearanceNote) -> str:
     limits = _restriction_summary(note)
     head = f"{decision} ({'; '.join(limits)})" if limits else decision
     return (
-        f"{head}: signed {note.signed_on.isoformat()} by {note.signed_by_name}, "
-        f"review by {note.review_on.isoformat()}."
+        f"{head}: signed {note.signed_on.isoformat()} by {note.signed_by_name}, {_review(note)}. "
+        f"{_procedure(note)}."
     )
 
 
-def clearance_text(patient: Patient, note: ClearanceNote) -> str:
+def clearance_text(patient: Patient, note: ClearanceNote, *, scan_read: bool = True) -> str:
     """The note as plain text: what a receiving system without our model can show a clinician."""
     recorded_at = note.recorded_at.astimezone(patient.clinic.tzinfo)
+    procedure_on = note.procedure_on.isoformat() if note.procedure_on else "not recorded"
+    if note.review_on is not None:
+        review_on = note.review_on.isoformat()
+    else:
+        review_on = "none (no further clearance needed: the requirement ends)"
+    if not note.document:
+        scan = "none"
+    elif scan_read:
+        scan = f"{note.document_name or 'unnamed'} ({note.document_type}), attached"
+    else:
+        scan = f"{note.document_name or 'unnamed'}: missing from the clinic's storage"
     lines = [
         CLEARANCE_TEXT,
         f"Patient: {patient.full_name} ({patient.record_number}, {patient.clinic.name})",
-        f"Reason: {note.reason}",
+        f"Procedure or injury: {note.reason}",
+        f"Date of the procedure or injury: {procedure_on}",
         f"Decision: {note.get_decision_display()}",
         f"Weight-bearing: {note.get_weight_bearing_display()}",
         f"Highest stage allowed: {note.max_stage or 'no stage limit'}",
-        f"Restrictions: {note.restrictions or 'none stated'}",
+        f"Operated or injured side: "
+        f"{note.get_operated_side_display() if note.operated_side else 'not stated'}",
+        f"Movement precautions: {'; '.join(str(p.label) for p in note.precautions) or 'none'}",
+        f"Other restrictions: {note.restrictions or 'none stated'}",
         f"Signed by: {note.signed_by_name}, {note.signed_by_credentials}",
         f"Signed on: {note.signed_on.isoformat()}",
-        f"Review on: {note.review_on.isoformat()}",
+        f"Review on: {review_on}",
+        f"Scanned copy: {scan}",
         f"Recorded by: {person_name(note.recorded_by)}, {recorded_at:%Y-%m-%d %H:%M %Z}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def read_scan(note: ClearanceNote) -> bytes | None:
+    """The bytes of a note's scanned copy, read through the storage API (the private storage,
+    wherever it is configured); None without a scan, or when the storage has lost the file (then
+    logged, and the note's text says so: the export does not fail for want of one file)."""
+    if not note.document:
+        return None
+    try:
+        with note.document.storage.open(note.document.name, "rb") as handle:
+            return handle.read()
+    except OSError:
+        # No names in logs (clinic/log_filters.py): the note's id is enough to find it.
+        logger.error("The scanned copy of clearance note %s cannot be read", note.pk)
+        return None
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _scan_attachment(note: ClearanceNote, scan: bytes) -> Attachment:
+    return Attachment(
+        contentType=note.document_type,  # judged from the file's content when it was uploaded
+        data=_b64(scan),
+        title=note.document_name or None,
+        size=len(scan),
+        # FHIR R4's Attachment.hash: the SHA-1 of the data, base64-encoded.
+        hash=_b64(hashlib.sha1(scan, usedforsecurity=False).digest()),
+    )
 
 
 def _document(
@@ -428,7 +526,27 @@ def _document(
     replaced: ClearanceNote | None,
 ) -> DocumentReference:
     """A clearance note. Notes are never edited: a newer one supersedes, so only the newest is
-    `current` and each names the note it replaces."""
+    `current` and each names the note it replaces.
+
+    Its content: the note as plain text (every field, for a receiver without our model), then
+    the scanned copy of the signed sign-off when one was recorded. A note recording "no further
+    clearance needed" has no review date, so its period has a start and no end.
+    """
+    scan = read_scan(note)
+    text = clearance_text(patient, note, scan_read=scan is not None)
+    content = [
+        DocumentReferenceContent(
+            attachment=Attachment(
+                contentType="text/plain; charset=utf-8",
+                language="en",
+                data=_b64(text.encode()),
+                title=f"{CLEARANCE_TEXT}: {note.get_decision_display().lower()}",
+                creation=note.signed_on,
+            )
+        )
+    ]
+    if scan is not None:
+        content.append(DocumentReferenceContent(attachment=_scan_attachment(note, scan)))
     return DocumentReference(
         id=resource_id("DocumentReference", note.pk),
         status="superseded" if newer else "current",
@@ -446,19 +564,61 @@ def _document(
         ]
         if replaced
         else None,
-        content=[
-            DocumentReferenceContent(
-                attachment=Attachment(
-                    contentType="text/plain; charset=utf-8",
-                    language="en",
-                    data=base64.b64encode(clearance_text(patient, note).encode()).decode("ascii"),
-                    title=f"{CLEARANCE_TEXT}: {note.get_decision_display().lower()}",
-                    creation=note.signed_on,
+        content=content,
+        # The period the clearance covers: from signing to its review date (open-ended for "no
+        # further clearance needed", which has none).
+        context=DocumentReferenceContext(period=Period(start=note.signed_on, end=note.review_on)),
+    )
+
+
+# -- pain reviews ------------------------------------------------------------------------------
+#
+# A therapist's review of a side's pain alert is exported as a ClinicalImpression: FHIR R4 defines
+# it as "a record of a clinical assessment performed ... before planning the treatments or
+# management strategies", and names the case of an assessment recorded as a single note
+# ("Progress satisfactory, continue with treatment"): here the worst pain reviewed and how many
+# sets (the finding), the decision (regressed / continued / referred: the summary), who decided
+# (the assessor, a Practitioner of the bundle), when, and the therapist's note. Not an
+# Observation: the outcome is a decision, not a measurement (the painful sets themselves are the
+# Observations), and R4's Observation page sends what a clinician concludes about a patient to
+# Condition or ClinicalImpression. Not a
+# Communication: a review is not a message sent to anyone. ClinicalImpression is at maturity 0
+# (trial use) in R4; its elements used here are the same in R4 and R4B (docs/api.md).
+
+
+def _pain_review(patient: Patient, review: PainReview) -> ClinicalImpression:
+    side = Side(review.side).label
+    sets = f"{review.painful_sets} set{'s' if review.painful_sets != 1 else ''}"
+    notes = [Annotation(text=review.note)] if review.note else []
+    if review.outcome == PainOutcome.CLOSED_EARLIER:
+        notes.append(
+            Annotation(
+                text="Closed by the system when pain reviews began to be recorded: no "
+                "therapist's decision was recorded for this alert."
+            )
+        )
+    return ClinicalImpression(
+        id=resource_id("ClinicalImpression", review.pk),
+        status="completed",
+        code=_text(PAIN_REVIEW_TEXT),
+        description=f"{side} side: pain above the alert threshold in {sets}, the highest "
+        f"{review.highest_pain}/10.",
+        subject=reference("Patient", patient.pk, patient.full_name),
+        effectiveDateTime=_instant(review.at),
+        date=_instant(review.at),
+        assessor=reference("Practitioner", review.by.pk, person_name(review.by))
+        if review.by
+        else None,
+        finding=[
+            ClinicalImpressionFinding(
+                itemCodeableConcept=_text(
+                    f"Pain above the alert threshold, {side.lower()} hip: highest "
+                    f"{review.highest_pain}/10 in {sets}"
                 )
             )
         ],
-        # The period the clearance covers: from signing to its review date.
-        context=DocumentReferenceContext(period=Period(start=note.signed_on, end=note.review_on)),
+        summary=review.get_outcome_display(),
+        note=notes or None,
     )
 
 

@@ -74,12 +74,13 @@ class PatientFHIRView(APIView):
         summary="A patient's record as a FHIR R4 Bundle (care team only)",
         description=(
             "A FHIR R4 `collection` Bundle (`application/fhir+json`) with the Patient, a "
-            "Practitioner per prescriber, a CarePlan and a ServiceRequest (SNOMED CT 229065009 "
-            "Exercise therapy) per prescription, an Observation per logged set (voided sets as "
-            "`entered-in-error`) and a DocumentReference per medical clearance note. Built and "
-            "validated with the `fhir.resources` R4B models. Resource ids are stable across "
-            "exports. For therapists and staff of the patient's clinic: sign in with a token or "
-            "the web session. See docs/api.md, 'FHIR export'."
+            "Practitioner per prescriber or reviewer, a CarePlan and a ServiceRequest (SNOMED CT "
+            "229065009 Exercise therapy) per prescription, an Observation per logged set (voided "
+            "sets as `entered-in-error`), a DocumentReference per medical clearance note (the note "
+            "as text, and its scanned copy when one was recorded) and a ClinicalImpression per "
+            "review of a pain alert. Built and validated with the `fhir.resources` R4B models. "
+            "Resource ids are stable across exports. For therapists and staff of the patient's "
+            "clinic: sign in with a token or the web session. See docs/api.md, 'FHIR export'."
         ),
         parameters=[
             # drf-spectacular names the path's `pk` "id" (SCHEMA_COERCE_PATH_PK).

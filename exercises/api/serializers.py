@@ -11,8 +11,19 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from exercises.adherence import WindowStatus
 from exercises.models import NOTE_MAX_LENGTH, Prescription, SetLog, Stage, StageChange
+from exercises.plan import PainWarning, pain_warning
 from patients.models import Side
+from patients.thresholds import (
+    MAX_LOG_AGE_DAYS,
+    PAIN_ALERT_RANGE,
+    PAIN_CEILING_RANGE,
+    PAIN_MAX,
+    READY_REPS_RANGE,
+    WINDOW_DAYS,
+    Thresholds,
+)
 
 MAX_BATCH = 200
 SIDE_STATUS_CHOICES = [("active", "active"), ("paused", "paused"), ("none", "none")]
@@ -22,6 +33,17 @@ BATCH_STATUS_CHOICES = [
     ("rejected", "rejected"),
 ]
 BAND_CHOICES = [("under_2", "under_2"), ("2_15", "2_15"), ("16_30", "16_30")]
+# The bands of the patient's pain key (`Thresholds.pain_key`, `Thresholds.pain_band`).
+PAIN_BAND_CHOICES = [
+    ("none", "none"),
+    ("safe", "safe"),
+    ("acceptable", "acceptable"),
+    ("too_much", "too_much"),
+]
+# Today's window runs up to today, so it is never "cut" by the end of a report's period.
+CURRENT_WINDOW_STATUS_CHOICES = [
+    (status.value, status.value) for status in WindowStatus if status != WindowStatus.CUT
+]
 
 
 class StrictSerializer(serializers.Serializer):
@@ -166,15 +188,76 @@ class StageSerializer(serializers.ModelSerializer):
         ]
 
 
+class PainKeyBandSerializer(serializers.Serializer):
+    band = serializers.ChoiceField(
+        choices=PAIN_BAND_CHOICES,
+        help_text="`none` (0), `safe` (fine: counts towards readiness), `acceptable` (moderate: "
+        "allowed, but the set does not count towards readiness), `too_much` (above "
+        "`pain_alert_above`: stop, a warning is shown and the therapist alerted).",
+    )
+    lowest = serializers.IntegerField(
+        min_value=0, max_value=PAIN_MAX, help_text="The lowest pain score (0-10) in this band."
+    )
+    highest = serializers.IntegerField(
+        min_value=0, max_value=PAIN_MAX, help_text="The highest pain score (0-10) in this band."
+    )
+    scores = serializers.CharField(
+        help_text="The scores as the patient reads them: one score (`0`), a span of scores "
+        "(`1–2`) or a score and above (`9+`)."
+    )
+    words = serializers.CharField(help_text="What the band means, for the patient.")
+
+
+def pain_key(thresholds: Thresholds) -> list[dict[str, Any]]:
+    """The patient's pain key (`Thresholds.pain_key`, worded once for the page and the API), each
+    band with its lowest and highest score as numbers, read from `Thresholds.pain_band` (the same
+    rule) so the app can colour a 0-10 scale without parsing "1–3"."""
+    scores: dict[str, list[int]] = {}
+    for score in range(PAIN_MAX + 1):
+        scores.setdefault(thresholds.pain_band(score), []).append(score)
+    return [
+        {
+            "band": band,
+            "lowest": min(scores[band]),
+            "highest": max(scores[band]),
+            "scores": shown,
+            "words": words,
+        }
+        for band, shown, words in thresholds.pain_key
+    ]
+
+
 class PrescriptionSerializer(serializers.ModelSerializer):
+    """A prescription with the thresholds in force for it: its own where the therapist set one,
+    else the clinic's (`Prescription.thresholds`)."""
+
     stage = StageSerializer()
     progress_at_reps = serializers.IntegerField(
         source="effective_progress_at_reps",
-        help_text="Reps in one set that make you ready for the next stage.",
+        min_value=READY_REPS_RANGE[0],
+        max_value=READY_REPS_RANGE[1],
+        help_text="Reps in one set (with pain at most `pain_ceiling`) that make you ready for "
+        "the next stage.",
     )
     pain_ceiling = serializers.IntegerField(
         source="effective_pain_ceiling",
-        help_text="Highest pain (0-10) for a set to count towards readiness.",
+        min_value=PAIN_CEILING_RANGE[0],
+        max_value=PAIN_CEILING_RANGE[1],
+        help_text="Highest pain (0-10) for a set to count towards readiness: the top of the "
+        "`safe` band of the pain key.",
+    )
+    pain_alert_above = serializers.IntegerField(
+        source="effective_pain_alert_above",
+        min_value=PAIN_ALERT_RANGE[0],
+        max_value=PAIN_ALERT_RANGE[1],
+        help_text="A set with pain above this (0-10) is too much: logging it answers with a "
+        "`warning` (stop for today), alerts your therapist, and takes back `ready_to_progress` "
+        "until the next qualifying set. At least `pain_ceiling`.",
+    )
+    pain_key = serializers.SerializerMethodField(
+        help_text="The pain key for this exercise, from 0 upwards: every score 0-10 is in exactly "
+        "one band. A band that is empty with these thresholds is left out (e.g. no `acceptable` "
+        "band when `pain_ceiling` equals `pain_alert_above`)."
     )
 
     class Meta:
@@ -189,10 +272,16 @@ class PrescriptionSerializer(serializers.ModelSerializer):
             "sessions_per_week",
             "progress_at_reps",
             "pain_ceiling",
+            "pain_alert_above",
+            "pain_key",
             "started_at",
             "notes",
         ]
         extra_kwargs = {"notes": {"help_text": "Your therapist's instructions for this exercise."}}
+
+    @extend_schema_field(PainKeyBandSerializer(many=True))
+    def get_pain_key(self, prescription: Prescription) -> list[dict[str, Any]]:
+        return PainKeyBandSerializer(pain_key(prescription.thresholds), many=True).data
 
 
 class PlanSideSerializer(serializers.Serializer):
@@ -207,9 +296,18 @@ class PlanSideSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Why the side is paused, for the patient; null when active.",
     )
-    ready_to_progress = serializers.BooleanField()
+    ready_to_progress = serializers.BooleanField(
+        help_text="A set at this stage had at least `progress_at_reps` reps with pain at most "
+        "`pain_ceiling`, and no set since had pain above `pain_alert_above`: a painful set takes "
+        "readiness back until the next such set. Your therapist confirms the step."
+    )
     ladder_complete = serializers.BooleanField(
         help_text="Ready at the top stage: the ladder is done (your therapist decides what next)."
+    )
+    next_stage_blocked = serializers.BooleanField(
+        help_text="Ready, but the medical team's sign-off does not allow the next stage yet: "
+        "the therapist will choose what comes next. Tell the patient so, not that they will "
+        "move up."
     )
     prescription = PrescriptionSerializer(allow_null=True)
 
@@ -226,7 +324,7 @@ class SetLogInputSerializer(StrictModelSerializer):
         min_value=1, max_value=2**63 - 1, help_text="The id of a prescription in your plan."
     )
     performed_at = AwareDateTimeField(
-        help_text="When you did the set, with its UTC offset; up to 30 days ago."
+        help_text=f"When you did the set, with its UTC offset; up to {MAX_LOG_AGE_DAYS} days ago."
     )
     effort = StrictIntegerField(min_value=0, max_value=10, required=False, allow_null=True)
     note = StrictCharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
@@ -267,6 +365,61 @@ class SetLogSerializer(serializers.ModelSerializer):
         ]
 
 
+class PainWarningSerializer(serializers.Serializer):
+    """`exercises.plan.PainWarning`: the same words the "my exercises" page shows."""
+
+    title = serializers.CharField(
+        help_text='Show it as the heading, in place of a calm "saved" (e.g. "Stop this exercise '
+        'for today").'
+    )
+    steps = serializers.ListField(
+        child=serializers.CharField(), help_text="What to do, in order: show every step."
+    )
+    message = serializers.CharField(
+        help_text="The title and the steps as one text (a notification, a screen reader)."
+    )
+    pain = serializers.IntegerField(
+        min_value=0, max_value=PAIN_MAX, help_text="The pain of the set (0-10)."
+    )
+    pain_alert_above = serializers.IntegerField(
+        source="threshold",
+        min_value=PAIN_ALERT_RANGE[0],
+        max_value=PAIN_ALERT_RANGE[1],
+        help_text="The threshold in force for this exercise: pain above it is too much.",
+    )
+    clinic_name = serializers.CharField(help_text="Who to call.")
+    clinic_phone = serializers.CharField(
+        allow_null=True,
+        help_text="The clinic's number, to offer a call button; null when the clinic has none "
+        "recorded (the steps then say to contact the clinic).",
+    )
+
+    def to_representation(self, instance: PainWarning) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["clinic_phone"] = data["clinic_phone"] or None
+        return data
+
+
+class LoggedSetSerializer(SetLogSerializer):
+    """The answer to logging a set (alone or in a batch): the stored set and, for a set above
+    the pain alert threshold, the warning. The list of sets leaves the warning out."""
+
+    warning = serializers.SerializerMethodField(
+        help_text="Null when the set's pain is within `pain_alert_above`. Otherwise the warning "
+        'to show the patient instead of "saved": the set is stored, and a replay (200) carries '
+        "the same warning."
+    )
+
+    class Meta(SetLogSerializer.Meta):
+        fields = [*SetLogSerializer.Meta.fields, "warning"]
+
+    @extend_schema_field(PainWarningSerializer(allow_null=True))
+    def get_warning(self, set_log: SetLog) -> dict[str, Any] | None:
+        # The set's prescription and patient come loaded (views._logged): no query here.
+        warning = pain_warning(set_log)
+        return PainWarningSerializer(warning).data if warning is not None else None
+
+
 class ErrorDetailSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -304,7 +457,11 @@ class BatchResultSerializer(serializers.Serializer):
     http_status = serializers.IntegerField(
         help_text="What POST me/sets/ would have answered for this item: 201, 200, 400, 404, 409."
     )
-    set = SetLogSerializer(allow_null=True)
+    set = LoggedSetSerializer(
+        allow_null=True,
+        help_text="The stored set, as POST me/sets/ answers it (with its `warning`); null when "
+        "rejected.",
+    )
     error = ErrorDetailSerializer(allow_null=True)
 
 
@@ -312,6 +469,10 @@ class BatchResponseSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
+    warnings = serializers.IntegerField(
+        help_text="How many of the stored sets (created or duplicate) carry a pain `warning`: "
+        'when not 0, show the warnings, not a calm "synced".'
+    )
     results = BatchResultSerializer(many=True)
 
 
@@ -341,12 +502,50 @@ class ProgressSideSerializer(serializers.Serializer):
     history = StageChangeSerializer(many=True)
 
 
+class MonitoringWindowSerializer(serializers.Serializer):
+    """`exercises.adherence.Window`: one of the consecutive monitoring windows (`WINDOW_DAYS` days
+    each) counted from the day your first exercise started."""
+
+    number = serializers.IntegerField(
+        min_value=1, help_text=f"1 for the first {WINDOW_DAYS} days, 2 for the next…"
+    )
+    first_day = serializers.DateField(
+        source="first", help_text="Its first day (clinic's calendar)."
+    )
+    last_day = serializers.DateField(source="last", help_text=f"Its {WINDOW_DAYS}th day.")
+    counted_until = serializers.DateField(
+        source="until", help_text="The last day counted: today, or the day of discharge."
+    )
+    days_counted = serializers.IntegerField(
+        source="length", min_value=1, help_text="Days of the window so far (30 once complete)."
+    )
+    data_days = serializers.IntegerField(
+        min_value=0, help_text="Days of the window so far with at least one logged set."
+    )
+    adherence_band = serializers.ChoiceField(
+        source="band",
+        choices=BAND_CHOICES,
+        help_text="US remote-therapeutic-monitoring band of those data days: <2, 2-15, 16-30.",
+    )
+    status = serializers.ChoiceField(
+        choices=CURRENT_WINDOW_STATUS_CHOICES,
+        help_text="`in_progress` (today is one of its days: data days so far), `complete` (today "
+        "is its 30th day) or `discharged` (monitoring ended today, at discharge).",
+    )
+
+
 class ProgressSerializer(serializers.Serializer):
     data_days_last_30 = serializers.IntegerField(
-        help_text="Days with at least one logged set in the last 30 days (your clinic's days)."
+        help_text=f"Days with at least one logged set in the rolling last {WINDOW_DAYS} days (your "
+        "clinic's days). Kept for older apps; `current_window` is what the clinic monitors."
     )
     adherence_band = serializers.ChoiceField(
         choices=BAND_CHOICES,
-        help_text="US remote-therapeutic-monitoring band of the data days: <2, 2-15, 16-30.",
+        help_text="US remote-therapeutic-monitoring band of `data_days_last_30`: <2, 2-15, 16-30.",
+    )
+    current_window = MonitoringWindowSerializer(
+        allow_null=True,
+        help_text="Today's monitoring window; null before your first exercise starts (and after "
+        "discharge, which ends monitoring).",
     )
     sides = ProgressSideSerializer(many=True)

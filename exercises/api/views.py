@@ -11,6 +11,7 @@ import django_filters
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,16 +24,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from exercises.adherence import Window, patient_current_window
 from exercises.api import serializers as s
 from exercises.api.authentication import LockedOut
 from exercises.api.errors import describe, error_body, invalid_body
 from exercises.api.permissions import IsPatient, request_patient
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
-from exercises.models import SetLog, Source
-from exercises.plan import plan_for, progress_for
-from exercises.services import set_log
+from exercises.models import Prescription, SetLog, Source
+from exercises.plan import PainWarning, pain_warning, plan_for, progress_for
+from exercises.services import LoggedSet, set_log
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
-from patients.models import Side
+from patients.models import Patient, Side
+from patients.thresholds import PAIN_ALERT_ABOVE
 
 ERROR = s.ErrorSerializer
 
@@ -86,6 +89,37 @@ SET_EXAMPLE = {
     "effort": 6,
     "performed_at": "2026-11-24T07:30:00+00:00",
     "note": "Felt steady.",
+}
+
+LOGGED_EXAMPLE = {
+    "id": 3505,
+    "client_id": SET_EXAMPLE["client_id"],
+    "prescription": SET_EXAMPLE["prescription"],
+    "side": "left",
+    "stage": 2,
+    "reps": SET_EXAMPLE["reps"],
+    "pain": SET_EXAMPLE["pain"],
+    "effort": SET_EXAMPLE["effort"],
+    "performed_at": "2026-11-24T07:30:00Z",
+    "logged_at": "2026-11-24T07:31:02.520571Z",
+    "source": "app",
+    "note": SET_EXAMPLE["note"],
+    "voided": False,
+    "void_reason": "",
+    "warning": None,
+}
+# The warning's words come from exercises.plan.PainWarning, as the app will receive them.
+LOGGED_PAINFUL_EXAMPLE = {
+    **LOGGED_EXAMPLE,
+    "pain": PAIN_ALERT_ABOVE + 2,
+    "warning": s.PainWarningSerializer(
+        PainWarning(
+            pain=PAIN_ALERT_ABOVE + 2,
+            threshold=PAIN_ALERT_ABOVE,
+            clinic_name="Riverside Physiotherapy",
+            clinic_phone="020 7946 0000",
+        )
+    ).data,
 }
 
 
@@ -252,12 +286,19 @@ class PlanView(PatientView):
         return Response(s.PlanSerializer({"sides": plans}).data)
 
 
+def monitoring_window_today(patient: Patient, *, now: dt.datetime) -> Window | None:
+    """Today's monitoring window, by the one rule (`adherence.patient_current_window`)."""
+    return patient_current_window(patient, today=patient.clinic.local_date(now))
+
+
 class ProgressView(PatientView):
     @extend_schema(
         operation_id="progress", responses={200: s.ProgressSerializer, **PATIENT_READ_RESPONSES}
     )
     def get(self, request: Request) -> Response:
-        progress = progress_for(request_patient(request))
+        patient = request_patient(request)
+        now = timezone.now()
+        progress = progress_for(patient, now=now)
         sides = [
             {
                 "side": sp.side,
@@ -283,6 +324,7 @@ class ProgressView(PatientView):
                 {
                     "data_days_last_30": progress.data_days_last_30,
                     "adherence_band": progress.adherence_band.value,
+                    "current_window": monitoring_window_today(patient, now=now),
                     "sides": sides,
                 }
             ).data
@@ -357,16 +399,39 @@ class SetPagination(PageNumberPagination):
         return parameters
 
 
-def _logged_response(logged: Any) -> Response:
+def _logged_response(logged: LoggedSet) -> Response:
     return Response(
-        s.SetLogSerializer(logged.set_log).data,
+        s.LoggedSetSerializer(logged.set_log).data,
         status=status.HTTP_201_CREATED if logged.created else status.HTTP_200_OK,
     )
 
 
-def _log_one(request: Request, data: dict[str, Any]) -> Any:
+def _with_thresholds(logged: LoggedSet, patient: Patient) -> LoggedSet:
+    """The stored set with what its pain warning reads (`exercises.plan.pain_warning`): the
+    prescription's own thresholds and the patient's clinic.
+
+    A new set comes with both (the service stored it against the prescription it locked). A
+    replay comes as it was stored, without its prescription: reading it is one query, and the
+    replay then carries the same warning as the first answer.
+    """
+    row = logged.set_log
+    assert row.patient_id == patient.pk  # the service reads and stores sets of this patient only
+    row.patient = patient  # with its clinic, loaded with the token
+    if not SetLog.prescription.is_cached(row):
+        prescription = (
+            Prescription.objects.filter(patient=patient, pk=row.prescription_id)
+            .only("pk", "patient_id", "progress_at_reps", "pain_ceiling", "pain_alert_above")
+            .first()
+        )
+        assert prescription is not None  # a set never loses its prescription (PROTECT)
+        row.prescription = prescription
+    row.prescription.patient = patient
+    return logged
+
+
+def _log_one(request: Request, data: dict[str, Any]) -> LoggedSet:
     patient = request_patient(request)
-    return set_log(
+    logged = set_log(
         patient=patient,
         prescription=data["prescription"],
         reps=data["reps"],
@@ -378,6 +443,7 @@ def _log_one(request: Request, data: dict[str, Any]) -> Any:
         by=request.user,
         source=Source.APP,
     )
+    return _with_thresholds(logged, patient)
 
 
 SET_WRITE_RESPONSES = {
@@ -462,11 +528,25 @@ class SetListView(PatientView, generics.ListAPIView):
         operation_id="log_set",
         request=s.SetLogInputSerializer,
         responses={
-            201: OpenApiResponse(s.SetLogSerializer, description="Stored."),
+            201: OpenApiResponse(
+                s.LoggedSetSerializer,
+                description="Stored. `warning` is not null when the pain was above the "
+                'threshold: show it instead of a calm "saved".',
+                examples=[
+                    OpenApiExample(
+                        "within the threshold", value=LOGGED_EXAMPLE, response_only=True
+                    ),
+                    OpenApiExample(
+                        "too much pain: the warning",
+                        value=LOGGED_PAINFUL_EXAMPLE,
+                        response_only=True,
+                    ),
+                ],
+            ),
             200: OpenApiResponse(
-                s.SetLogSerializer,
+                s.LoggedSetSerializer,
                 description="Already stored under this client_id with the same payload (a retry): "
-                "the stored set, nothing new written.",
+                "the stored set, nothing new written, with the same `warning` as the first answer.",
             ),
             **SET_WRITE_RESPONSES,
         },
@@ -526,6 +606,9 @@ class SetBatchView(PatientView):
                     "created": counts["created"],
                     "duplicates": counts["duplicate"],
                     "rejected": counts["rejected"],
+                    "warnings": sum(
+                        r["set"] is not None and pain_warning(r["set"]) is not None for r in results
+                    ),
                     "results": results,
                 }
             ).data

@@ -164,3 +164,68 @@ def test_request_bodies_refuse_unknown_fields(schema_document):
 
     for name in ("TokenRequestRequest", "SetLogInputRequest", "BatchRequestRequest"):
         assert components[name]["additionalProperties"] is False, name
+
+
+@pytest.mark.parametrize(
+    ("component", "field"),
+    [
+        ("Prescription", "progress_at_reps"),
+        ("Prescription", "pain_ceiling"),
+        ("Prescription", "pain_alert_above"),
+        ("Prescription", "pain_key"),
+        ("PlanSide", "ready_to_progress"),
+        ("PainKeyBand", "band"),
+        ("PainKeyBand", "lowest"),
+        ("PainKeyBand", "highest"),
+        ("PainKeyBand", "scores"),
+        ("PainKeyBand", "words"),
+        ("LoggedSet", "warning"),
+        ("PainWarning", "title"),
+        ("PainWarning", "steps"),
+        ("PainWarning", "message"),
+        ("PainWarning", "pain"),
+        ("PainWarning", "pain_alert_above"),
+        ("PainWarning", "clinic_name"),
+        ("PainWarning", "clinic_phone"),
+        ("BatchResult", "set"),
+        ("BatchResponse", "warnings"),
+        ("Progress", "current_window"),
+        ("Progress", "data_days_last_30"),
+        ("MonitoringWindow", "number"),
+        ("MonitoringWindow", "first_day"),
+        ("MonitoringWindow", "last_day"),
+        ("MonitoringWindow", "counted_until"),
+        ("MonitoringWindow", "days_counted"),
+        ("MonitoringWindow", "data_days"),
+        ("MonitoringWindow", "adherence_band"),
+        ("MonitoringWindow", "status"),
+    ],
+)
+def test_every_new_field_is_described(schema_document, component, field):
+    properties = schema_document["components"]["schemas"][component]["properties"]
+    schema = properties[field]
+    # A $ref cannot carry its own description in OpenAPI 3.0: drf-spectacular wraps it in allOf.
+    assert schema.get("description"), (component, field, schema)
+
+
+def test_the_warning_is_an_object_or_null_and_only_on_a_logged_set(schema_document):
+    schemas = schema_document["components"]["schemas"]
+    warning = schemas["LoggedSet"]["properties"]["warning"]
+
+    assert warning.get("nullable") is True
+    assert "warning" in schemas["LoggedSet"]["required"]
+    assert "warning" not in schemas["SetLog"]["properties"]  # the list of sets keeps its shape
+    assert set(schemas["PainWarning"]["required"]) >= {"title", "steps", "message"}
+    log_set = schema_document["paths"]["/api/v1/me/sets/"]["post"]["responses"]
+    for status in ("200", "201"):
+        assert log_set[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/LoggedSet"
+        }
+
+
+def test_the_current_window_can_only_be_one_of_todays_statuses(schema_document):
+    status = schema_document["components"]["schemas"]["MonitoringWindow"]["properties"]["status"]
+    (ref,) = status["allOf"]  # a $ref with a description of its own (OpenAPI 3.0)
+    enum = schema_document["components"]["schemas"][ref["$ref"].rsplit("/", 1)[-1]]["enum"]
+
+    assert set(enum) == {"complete", "in_progress", "discharged"}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import io
 import json
 import uuid
 from collections import Counter
@@ -13,23 +15,30 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from fhir.resources.R4B.bundle import Bundle
+from PIL import Image
 from rest_framework.test import APIClient
 
 from exercises.api.fhir import bundle_json, patient_bundle, resource_id
+from exercises.models import PainOutcome, PainReview
 from exercises.services import (
+    pain_review_record,
     patient_discharge,
     prescription_advance,
     prescription_start,
     set_log,
     set_void,
 )
-from patients.models import Decision, WeightBearing
+from patients.models import Decision, OperatedSide, WeightBearing
+from patients.precautions import Precaution
+from patients.services import clearance_note_record
+from patients.thresholds import HIP_FLEXION_LIMIT_DEG
 from tests.api.helpers import assert_error, client_for
-from tests.factories import SetLogFactory, UserFactory, record_clearance, stage
+from tests.factories import SetLogFactory, UserFactory, pdf_scan, record_clearance, stage
 
 FHIR_JSON = "application/fhir+json"
 SNOMED = "http://snomed.info/sct"
@@ -261,7 +270,10 @@ def test_a_service_request_orders_exercise_therapy_for_one_hip(bundle, history, 
     assert request["subject"]["reference"] == urn("Patient", history["patient"].pk)
     assert request["authoredOn"].startswith(left_2.started_at.astimezone(dt.UTC).date().isoformat())
     details = [d["text"] for d in request["orderDetail"]]
-    assert details[0] == "Stage 2: Reverse clamshell, gluteus medius 62 %MVIC (Boren et al. 2011)"
+    assert details[0] == (
+        "Stage 2: Reverse clamshell, gluteus medius 62 %MVIC (as the source article reports it "
+        "from Boren et al. 2011, in healthy adults)"
+    )
     assert "3 sets × 10 reps" in details
     assert "Hold 1 s at the top of each rep" in details
     assert "5 sessions per week" in details
@@ -370,7 +382,7 @@ def test_a_clearance_note_is_attached_as_plain_text(bundle, history, therapist):
 
     assert attachment["contentType"] == "text/plain; charset=utf-8"
     for line in [
-        "Reason: Pelvic fracture, conservatively managed",
+        "Procedure or injury: Pelvic fracture, conservatively managed",
         "Decision: Cleared with restrictions",
         f"Weight-bearing: {WeightBearing.NOT_STATED.label}",
         "Highest stage allowed: 2",
@@ -523,7 +535,308 @@ def test_the_export_costs_the_same_queries_for_1_set_as_for_50(patient, therapis
     fifty_sets = _queries(client, patient.pk)
 
     # The token (with user, patient and clinic), the patient with the clinic, then the
-    # prescriptions, the sets and the clearance notes: one query each, whatever their number;
-    # and the insert that records the export (docs/audit.md).
-    assert one_set == fifty_sets == 6
+    # prescriptions, the sets, the clearance notes and the pain reviews (added with them: was
+    # 6): one query each, whatever their number; and the insert that records the export
+    # (docs/audit.md). A scanned copy is read from the storage, not the database.
+    assert one_set == fifty_sets == 7
     assert len(resources(export(client, patient.pk), "Observation")) == 50
+
+
+# -- clearance notes: the scanned copy, precautions, "no further clearance needed" -------------
+
+
+def png_scan() -> bytes:
+    """A small real PNG (the service judges a scan by its content)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 20), (250, 250, 250)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def note_with(patient, therapist, **fields):
+    """A clearance note through the service, recorded today."""
+    today = patient.clinic.local_date(timezone.now())
+    values = {
+        "reason": "Pelvic fracture, conservatively managed",
+        "decision": Decision.CLEARED,
+        "signed_by_name": "Dr. Ada Osei",
+        "signed_by_credentials": "MD, orthopaedics",
+        "signed_on": today - dt.timedelta(days=3),
+        "review_on": today + dt.timedelta(days=60),
+        **fields,
+    }
+    return clearance_note_record(patient=patient, recorded_by=therapist, **values)
+
+
+def the_document(bundle: dict[str, Any], note) -> dict[str, Any]:
+    return by_url(bundle)[urn("DocumentReference", note.pk)]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "content_type"),
+    [
+        ("Sign-off Ines Duarte.png", png_scan(), "image/png"),
+        ("sign-off.pdf", pdf_scan(), "application/pdf"),
+    ],
+)
+def test_the_scanned_copy_is_a_second_attachment_byte_for_byte(
+    patient_requiring_clearance, therapist, staff, name, data, content_type
+):
+    note = note_with(
+        patient_requiring_clearance,
+        therapist,
+        # The browser's content type is not believed: the service reads the bytes.
+        document=SimpleUploadedFile(name, data, content_type="application/octet-stream"),
+    )
+
+    response = client_for(staff).get(url(patient_requiring_clearance.pk))
+
+    Bundle.model_validate_json(response.content)
+    text, scan = the_document(json.loads(response.content), note)["content"]
+    assert text["attachment"]["contentType"] == "text/plain; charset=utf-8"
+    assert f"Scanned copy: {name} ({content_type}), attached" in base64.b64decode(
+        text["attachment"]["data"]
+    ).decode("utf-8")
+    attachment = scan["attachment"]
+    assert attachment["contentType"] == content_type
+    assert attachment["title"] == name
+    assert base64.b64decode(attachment["data"]) == data
+    assert attachment["size"] == len(data)
+    assert base64.b64decode(attachment["hash"]) == hashlib.sha1(data).digest()
+
+
+def test_a_note_without_a_scan_has_only_its_text(bundle, history):
+    document = the_document(bundle, history["notes"][0])
+
+    assert [c["attachment"]["contentType"] for c in document["content"]] == [
+        "text/plain; charset=utf-8"
+    ]
+
+
+def test_a_scan_lost_from_the_storage_is_said_not_fatal(
+    patient_requiring_clearance, therapist, staff, caplog
+):
+    note = note_with(
+        patient_requiring_clearance,
+        therapist,
+        document=SimpleUploadedFile("scan.png", png_scan(), content_type="image/png"),
+    )
+    note.document.storage.delete(note.document.name)
+
+    bundle = export(client_for(staff), patient_requiring_clearance.pk)
+
+    (text,) = the_document(bundle, note)["content"]
+    body = base64.b64decode(text["attachment"]["data"]).decode("utf-8")
+    assert "Scanned copy: scan.png: missing from the clinic's storage" in body
+    assert f"clearance note {note.pk} cannot be read" in caplog.text
+    Bundle.model_validate(bundle)
+
+
+def test_a_no_further_clearance_note_is_current_with_an_open_period(
+    patient_requiring_clearance, therapist, staff
+):
+    patient = patient_requiring_clearance
+    today = patient.clinic.local_date(timezone.now())
+    cleared = note_with(patient, therapist, signed_on=today - dt.timedelta(days=30))
+    ended = note_with(
+        patient,
+        therapist,
+        decision=Decision.NOT_REQUIRED,
+        signed_on=today - dt.timedelta(days=1),
+        review_on=None,
+    )
+
+    response = client_for(staff).get(url(patient.pk))
+
+    Bundle.model_validate_json(response.content)  # an open period is valid FHIR
+    bundle = json.loads(response.content)
+    older, newer = the_document(bundle, cleared), the_document(bundle, ended)
+    assert (older["status"], newer["status"]) == ("superseded", "current")
+    assert newer["context"]["period"] == {"start": ended.signed_on.isoformat()}
+    assert newer["description"].startswith(
+        f"No further clearance needed: signed {ended.signed_on.isoformat()} by Dr. Ada Osei, "
+        "no review date (the clearance requirement ends)."
+    )
+    text = base64.b64decode(newer["content"][0]["attachment"]["data"]).decode("utf-8")
+    assert "Decision: No further clearance needed" in text
+    assert "Review on: none (no further clearance needed: the requirement ends)" in text
+    assert newer["relatesTo"] == [
+        {"code": "replaces", "target": {"reference": urn("DocumentReference", cleared.pk)}}
+    ]
+
+
+def test_precautions_the_operated_side_and_the_procedure_are_exported(
+    patient_requiring_clearance, therapist, staff
+):
+    patient = patient_requiring_clearance
+    today = patient.clinic.local_date(timezone.now())
+    operated = today - dt.timedelta(days=42)
+    note = note_with(
+        patient,
+        therapist,
+        reason="Posterior-approach total hip replacement",
+        procedure_on=operated,
+        decision=Decision.RESTRICTED,
+        weight_bearing=WeightBearing.AS_TOLERATED,
+        precautions=[Precaution.NO_INTERNAL_ROTATION, Precaution.NO_FLEXION_PAST_90],
+        operated_side=OperatedSide.LEFT,
+    )
+
+    document = the_document(export(client_for(staff), patient.pk), note)
+
+    assert document["description"] == (
+        "Cleared with restrictions (weight-bearing as tolerated; precautions for the left hip: "
+        f"no hip internal rotation past neutral, no hip flexion past {HIP_FLEXION_LIMIT_DEG}°): "
+        f"signed {note.signed_on.isoformat()} by Dr. Ada Osei, review by "
+        f"{note.review_on.isoformat()}. Procedure or injury on {operated.isoformat()}: "
+        "Posterior-approach total hip replacement."
+    )
+    text = base64.b64decode(document["content"][0]["attachment"]["data"]).decode("utf-8")
+    for line in [
+        "Procedure or injury: Posterior-approach total hip replacement",
+        f"Date of the procedure or injury: {operated.isoformat()}",
+        "Operated or injured side: Left",
+        "Movement precautions: No hip internal rotation past neutral; "
+        f"No hip flexion past {HIP_FLEXION_LIMIT_DEG}°",
+        "Scanned copy: none",
+    ]:
+        assert line in text
+
+
+def test_precautions_for_both_hips_say_so(patient_requiring_clearance, therapist, staff):
+    note = note_with(
+        patient_requiring_clearance,
+        therapist,
+        decision=Decision.RESTRICTED,
+        precautions=[Precaution.NO_LYING_ON_OPERATED_SIDE],
+        operated_side=OperatedSide.BOTH,
+    )
+
+    document = the_document(export(client_for(staff), patient_requiring_clearance.pk), note)
+
+    assert "precautions for both hips: no lying on the operated side" in document["description"]
+
+
+@pytest.mark.parametrize("who", ["outsider", "patient", "anonymous"])
+def test_the_scan_reaches_no_one_outside_the_care_team(
+    request, patient_requiring_clearance, therapist, who
+):
+    data = png_scan()
+    note_with(
+        patient_requiring_clearance,
+        therapist,
+        document=SimpleUploadedFile("scan.png", data, content_type="image/png"),
+    )
+    user = {"outsider": request.getfixturevalue("outsider"), "anonymous": None}.get(who)
+    if who == "patient":
+        user = request.getfixturevalue("patient").user
+
+    response = client_for(user).get(url(patient_requiring_clearance.pk))
+
+    assert_error(response, {"outsider": 404, "patient": 403, "anonymous": 401}[who])
+    assert base64.b64encode(data).decode()[:40] not in response.content.decode()
+
+
+# -- pain reviews ------------------------------------------------------------------------------
+
+CLINICAL_IMPRESSION_STATUS = {"in-progress", "completed", "entered-in-error"}
+
+
+@pytest.fixture
+def reviewed(patient, therapist, colleague):
+    """Two painful sets on the left side, reviewed by the colleague ("continued", with a note);
+    and an alert closed before reviews were recorded (no therapist)."""
+    now = timezone.now()
+    left = prescription_start(
+        patient=patient, side="left", stage=stage(2), by=therapist, at=now - dt.timedelta(days=6)
+    )
+    log(patient, left, reps=10, pain=7, at=now - dt.timedelta(days=2), by=patient.user)
+    log(patient, left, reps=8, pain=6, at=now - dt.timedelta(days=1), by=patient.user)
+    review = pain_review_record(
+        patient=patient,
+        side="left",
+        outcome=PainOutcome.CONTINUED,
+        by=colleague,
+        note="Technique corrected: the pelvis was rolling back.",
+    )
+    closed = PainReview.objects.create(
+        patient=patient,
+        side="right",
+        outcome=PainOutcome.CLOSED_EARLIER,
+        by=None,
+        at=now - dt.timedelta(days=20),
+        highest_pain=6,
+        painful_sets=1,
+    )
+    return {"review": review, "closed": closed}
+
+
+def test_a_pain_review_is_a_clinical_impression_by_its_reviewer(reviewed, staff, colleague):
+    response = client_for(staff).get(url(reviewed["review"].patient_id))
+
+    Bundle.model_validate_json(response.content)
+    bundle = json.loads(response.content)
+    impression = by_url(bundle)[urn("ClinicalImpression", reviewed["review"].pk)]
+    assert impression["status"] in CLINICAL_IMPRESSION_STATUS
+    assert impression["status"] == "completed"
+    assert impression["code"] == {"text": "Review of a pain alert"}
+    assert impression["subject"]["reference"] == urn("Patient", reviewed["review"].patient_id)
+    assert impression["summary"] == "Continued at this stage"
+    assert impression["description"] == (
+        "Left side: pain above the alert threshold in 2 sets, the highest 7/10."
+    )
+    assert impression["finding"] == [
+        {
+            "itemCodeableConcept": {
+                "text": "Pain above the alert threshold, left hip: highest 7/10 in 2 sets"
+            }
+        }
+    ]
+    assert impression["note"] == [{"text": "Technique corrected: the pelvis was rolling back."}]
+    assert impression["effectiveDateTime"].startswith(
+        reviewed["review"].at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    )
+    # The reviewer is a Practitioner of the bundle, like a prescriber.
+    assessor = by_url(bundle)[impression["assessor"]["reference"]]
+    assert assessor["resourceType"] == "Practitioner"
+    assert assessor["id"] == resource_id("Practitioner", colleague.pk)
+
+
+def test_an_alert_closed_before_reviews_has_no_assessor_and_says_why(reviewed, staff):
+    bundle = export(client_for(staff), reviewed["closed"].patient_id)
+
+    impression = by_url(bundle)[urn("ClinicalImpression", reviewed["closed"].pk)]
+    assert "assessor" not in impression
+    assert impression["summary"] == "Closed before reviews were recorded"
+    assert "no therapist's decision was recorded" in impression["note"][-1]["text"]
+    assert impression["description"].startswith(
+        "Right side: pain above the alert threshold in 1 set,"
+    )
+
+
+def test_pain_reviews_keep_every_reference_inside_the_bundle(reviewed, staff):
+    bundle = export(client_for(staff), reviewed["review"].patient_id)
+
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    assert [r for r in references(bundle) if r not in full_urls] == []
+    counts = Counter(e["resource"]["resourceType"] for e in bundle["entry"])
+    assert counts["ClinicalImpression"] == 2
+    assert counts["Practitioner"] == 2  # the prescriber and the reviewer
+
+
+def test_the_service_request_states_the_thresholds_in_force(patient, therapist, staff, clinic):
+    clinic.pain_alert_above = 4
+    clinic.save()
+    rx = prescription_start(
+        patient=patient,
+        side="left",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - dt.timedelta(days=2),
+        progress_at_reps=15,
+    )
+
+    request = by_url(export(client_for(staff), patient.pk))[urn("ServiceRequest", rx.pk)]
+
+    details = [d["text"] for d in request["orderDetail"]]
+    assert "Ready for the next stage at 15 reps in one set with pain at most 3/10" in details
+    assert any(d.startswith("A set with pain above 4/10 stops the exercise") for d in details)

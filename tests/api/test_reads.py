@@ -1,15 +1,25 @@
 """What a patient reads: me/, me/plan/, me/progress/ and their own set history (me/sets/)."""
 
 import datetime as dt
+import uuid
 
 import pytest
 from django.utils import timezone
 
+from exercises.api.serializers import pain_key
+from exercises.api.views import monitoring_window_today
 from exercises.models import SetLog
-from exercises.services import prescription_advance, prescription_start, set_void
+from exercises.services import (
+    patient_discharge,
+    prescription_advance,
+    prescription_start,
+    set_log,
+    set_void,
+)
 from patients.models import Decision
+from patients.thresholds import PAIN_MAX, Thresholds
 from tests.api.helpers import SETS_URL, a_set, assert_error, client_for, start
-from tests.factories import PatientFactory, UserFactory, record_clearance, stage
+from tests.factories import PatientFactory, SetLogFactory, UserFactory, record_clearance, stage
 
 DAY = dt.timedelta(days=1)
 
@@ -97,6 +107,7 @@ def test_the_plan_shows_the_stage_content_and_targets(patient_client, prescripti
         "status_reason": None,
         "ready_to_progress": False,
         "ladder_complete": False,
+        "next_stage_blocked": False,
         "prescription": None,
     }
 
@@ -326,3 +337,293 @@ def test_the_plan_carries_the_therapists_notes(patient_client, patient, therapis
     )
     plan = sides(patient_client.get("/api/v1/me/plan/").json())
     assert plan["left"]["prescription"]["notes"] == "Use a firm surface, not a soft mattress."
+
+
+# -- the thresholds in force and the pain key (me/plan/) ---------------------------------------
+
+
+def test_the_plan_carries_the_default_thresholds_and_pain_key(patient_client, prescription):
+    p = sides(patient_client.get("/api/v1/me/plan/").json())["left"]["prescription"]
+
+    assert (p["progress_at_reps"], p["pain_ceiling"], p["pain_alert_above"]) == (20, 3, 5)
+    assert p["pain_key"] == [
+        {"band": "none", "lowest": 0, "highest": 0, "scores": "0", "words": "no pain"},
+        {"band": "safe", "lowest": 1, "highest": 3, "scores": "1–3", "words": "mild: fine"},
+        {
+            "band": "acceptable",
+            "lowest": 4,
+            "highest": 5,
+            "scores": "4–5",
+            "words": "moderate: acceptable",
+        },
+        {
+            "band": "too_much",
+            "lowest": 6,
+            "highest": 10,
+            "scores": "6+",
+            "words": "too much: stop and tell your therapist",
+        },
+    ]
+
+
+def test_the_plan_shows_a_clinics_own_thresholds_and_key(patient_client, clinic, prescription):
+    clinic.progress_at_reps, clinic.pain_ceiling, clinic.pain_alert_above = 15, 2, 4
+    clinic.save()
+
+    p = sides(patient_client.get("/api/v1/me/plan/").json())["left"]["prescription"]
+
+    assert (p["progress_at_reps"], p["pain_ceiling"], p["pain_alert_above"]) == (15, 2, 4)
+    assert [(b["band"], b["lowest"], b["highest"], b["scores"]) for b in p["pain_key"]] == [
+        ("none", 0, 0, "0"),
+        ("safe", 1, 2, "1–2"),
+        ("acceptable", 3, 4, "3–4"),
+        ("too_much", 5, 10, "5+"),
+    ]
+
+
+def test_a_prescriptions_own_thresholds_win_on_its_side_only(
+    patient_client, patient, therapist, prescription
+):
+    prescription_start(
+        patient=patient,
+        side="right",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - DAY,
+        progress_at_reps=12,
+        pain_ceiling=4,
+        pain_alert_above=4,
+    )
+
+    plan = sides(patient_client.get("/api/v1/me/plan/").json())
+    right, left = plan["right"]["prescription"], plan["left"]["prescription"]
+
+    assert (right["progress_at_reps"], right["pain_ceiling"], right["pain_alert_above"]) == (
+        12,
+        4,
+        4,
+    )
+    # Ceiling and alert threshold equal: no "acceptable" band.
+    assert [b["band"] for b in right["pain_key"]] == ["none", "safe", "too_much"]
+    assert (left["progress_at_reps"], left["pain_ceiling"], left["pain_alert_above"]) == (20, 3, 5)
+
+
+def test_a_painful_set_takes_readiness_back_until_the_next_qualifying_set(
+    patient_client, patient, prescription
+):
+    def ready():
+        return sides(patient_client.get("/api/v1/me/plan/").json())["left"]["ready_to_progress"]
+
+    log(patient_client, prescription, reps=20, pain=1, performed_at=local_moment(patient, 2))
+    assert ready() is True
+    log(patient_client, prescription, reps=8, pain=6, performed_at=local_moment(patient, 1))
+    assert ready() is False  # above the alert threshold, after the ready set
+    log(patient_client, prescription, reps=20, pain=3, performed_at=local_moment(patient, 0))
+    assert ready() is True
+
+
+def test_readiness_follows_the_clinics_own_alert_threshold(patient_client, clinic, prescription):
+    clinic.pain_alert_above = 4
+    clinic.save()
+    now = timezone.now()
+    log(patient_client, prescription, reps=20, pain=0, performed_at=now - dt.timedelta(hours=2))
+    log(patient_client, prescription, reps=10, pain=5, performed_at=now - dt.timedelta(hours=1))
+
+    left = sides(patient_client.get("/api/v1/me/plan/").json())["left"]
+
+    assert left["ready_to_progress"] is False  # 5 is above this clinic's 4
+
+
+def test_best_reps_count_only_sets_within_the_pain_ceiling(patient_client, prescription):
+    log(patient_client, prescription, reps=18, pain=2)
+    log(patient_client, prescription, reps=30, pain=4)  # more reps, above the ceiling of 3
+
+    left = sides(patient_client.get("/api/v1/me/progress/").json())["left"]
+
+    assert (left["best_reps_at_stage"], left["ready_to_progress"]) == (18, False)
+
+
+def test_every_pain_key_covers_each_score_once_in_order():
+    """For every pair of thresholds a clinic or prescription may set (ceiling 0-10, alert 0-9, the
+    ceiling not above the alert), the key's bands cover 0-10 without a gap or an overlap, and
+    each band's numbers are those its words say (`Thresholds.pain_key` and `pain_band` agree)."""
+    for ceiling in range(PAIN_MAX + 1):
+        for alert in range(ceiling, PAIN_MAX):
+            thresholds = Thresholds(pain_ceiling=ceiling, pain_alert_above=alert)
+            key = pain_key(thresholds)
+            covered = [n for band in key for n in range(band["lowest"], band["highest"] + 1)]
+            assert covered == list(range(PAIN_MAX + 1)), (ceiling, alert)
+            assert key[-1]["lowest"] == alert + 1
+            for band in key:
+                assert {thresholds.pain_band(n) for n in (band["lowest"], band["highest"])} == {
+                    band["band"]
+                }
+
+
+@pytest.mark.parametrize("who", ["anonymous", "outsider", "staff"])
+def test_the_thresholds_and_key_are_for_the_patient_only(request, prescription, who):
+    user = None if who == "anonymous" else request.getfixturevalue(who)
+    response = client_for(user).get("/api/v1/me/plan/")
+
+    assert_error(response, 401 if who == "anonymous" else 403)
+    assert "pain_key" not in response.content.decode()
+
+
+def test_another_patient_reads_their_own_thresholds_not_the_patients(
+    other_patient_client, patient, therapist, other_prescription
+):
+    prescription_start(
+        patient=patient,
+        side="right",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - DAY,
+        pain_alert_above=7,
+    )
+
+    plan = sides(other_patient_client.get("/api/v1/me/plan/").json())
+
+    assert plan["left"]["prescription"]["id"] == other_prescription.pk
+    assert plan["left"]["prescription"]["pain_alert_above"] == 5
+    assert plan["right"]["prescription"] is None
+
+
+# -- the current monitoring window (me/progress/) -----------------------------------------------
+
+
+def window_of(body):
+    return body["current_window"]
+
+
+def test_progress_shows_the_current_monitoring_window(patient_client, patient, therapist):
+    first = start(patient, therapist, days_ago=40)
+    today = patient.clinic.local_date(timezone.now())
+    began = patient.clinic.local_date(first.started_at)
+    number = (today - began).days // 30 + 1
+    window_start = began + dt.timedelta(days=30 * (number - 1))
+    # Done in the first window (stored directly: older than the API's 30 days): not counted now.
+    SetLogFactory(
+        prescription=first,
+        logged_by=patient.user,
+        performed_at=dt.datetime.combine(began + DAY, dt.time(12), tzinfo=patient.clinic.tzinfo),
+    )
+    for days_ago in (1, 0, 0):
+        log(patient_client, first, performed_at=local_moment(patient, days_ago))
+
+    body = patient_client.get("/api/v1/me/progress/").json()
+
+    assert number == 2
+    assert window_of(body) == {
+        "number": 2,
+        "first_day": window_start.isoformat(),
+        "last_day": (window_start + dt.timedelta(days=29)).isoformat(),
+        "counted_until": today.isoformat(),
+        "days_counted": (today - window_start).days + 1,
+        "data_days": 2,
+        "adherence_band": "2_15",
+        "status": "in_progress",
+    }
+    assert body["data_days_last_30"] == 2  # kept, the rolling 30 days
+
+
+def test_the_window_counts_from_the_first_prescription_even_once_it_ended(
+    patient_client, patient, therapist
+):
+    first = start(patient, therapist, days_ago=5)
+    second = prescription_advance(prescription=first, by=therapist, at=timezone.now() - DAY)
+    log(patient_client, second, performed_at=local_moment(patient, 0))
+
+    window = window_of(patient_client.get("/api/v1/me/progress/").json())
+
+    began = patient.clinic.local_date(first.started_at)
+    assert (window["number"], window["first_day"]) == (1, began.isoformat())
+    assert (window["data_days"], window["adherence_band"]) == (1, "under_2")
+
+
+def test_a_voided_set_is_not_a_data_day_of_the_window(patient_client, therapist, prescription):
+    row = log(patient_client, prescription)
+    set_void(set_log=SetLog.objects.get(pk=row["id"]), by=therapist, reason="Logged twice")
+
+    assert window_of(patient_client.get("/api/v1/me/progress/").json())["data_days"] == 0
+
+
+def test_there_is_no_window_before_the_first_exercise(patient_client):
+    body = patient_client.get("/api/v1/me/progress/").json()
+
+    assert body["current_window"] is None
+    assert (body["data_days_last_30"], body["adherence_band"]) == (0, "under_2")
+
+
+def test_discharge_ends_monitoring(patient, therapist, prescription):
+    now = timezone.now()
+    today = patient.clinic.local_date(now)
+    # Discharged today: the window ends today, at discharge.
+    patient_discharge(patient=patient, by=therapist, at=now)
+    patient.refresh_from_db()
+    window = monitoring_window_today(patient, now=now)
+    assert window is not None
+    assert (window.status, window.until) == ("discharged", today)
+    # The day after, there is no current window.
+    assert monitoring_window_today(patient, now=now + DAY) is None
+    # And the API, for which a discharged patient's programme has ended, shows no progress.
+    error = assert_error(client_for(patient.user).get("/api/v1/me/progress/"), 403)
+    assert "discharged" in error["message"]
+
+
+@pytest.mark.parametrize(("who", "status"), [("anonymous", 401), ("outsider", 403)])
+def test_an_outsider_reads_no_window(request, prescription, who, status):
+    user = None if who == "anonymous" else request.getfixturevalue(who)
+    response = client_for(user).get("/api/v1/me/progress/")
+
+    assert_error(response, status)
+    assert "current_window" not in response.content.decode()
+
+
+def test_another_patient_sees_their_own_window_only(
+    patient_client, other_patient_client, patient, other_patient, prescription, other_prescription
+):
+    log(patient_client, prescription, performed_at=local_moment(patient, 0))
+
+    window = window_of(other_patient_client.get("/api/v1/me/progress/").json())
+
+    began = other_patient.clinic.local_date(other_prescription.started_at)
+    assert (window["first_day"], window["data_days"]) == (began.isoformat(), 0)
+
+
+def test_the_plan_says_when_the_next_stage_is_not_allowed(
+    client, patient_requiring_clearance, therapist
+):
+    patient = patient_requiring_clearance
+    patient.user = UserFactory(username="ines-api")
+    patient.save()
+    today = timezone.localdate()
+    record_clearance(
+        patient,
+        by=therapist,
+        signed_on=today - dt.timedelta(days=20),
+        review_on=today + dt.timedelta(days=60),
+        decision="restricted",
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+        today=today - dt.timedelta(days=20),
+    )
+    rx = prescription_start(
+        patient=patient,
+        side="left",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - dt.timedelta(days=2),
+    )
+    set_log(
+        patient=patient,
+        prescription=rx,
+        reps=20,
+        pain=0,
+        performed_at=timezone.now(),
+        client_id=uuid.uuid4(),
+        by=patient.user,
+        source="app",
+    )
+    client.force_login(patient.user)
+    [left] = [s for s in client.get("/api/v1/me/plan/").json()["sides"] if s["side"] == "left"]
+    assert (left["ready_to_progress"], left["next_stage_blocked"]) == (True, True)

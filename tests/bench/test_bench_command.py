@@ -15,14 +15,22 @@ from django.utils import timezone
 
 from clinic import clinic_report as figures
 from clinic.bench import database
+from clinic.bench.agreement import differences
 from clinic.bench.floor import report_floor
 from clinic.bench.generate import GENERATED_SLUG, SIZES, generate_network
 from clinic.bench.pages import measure_floor
 from clinic.management.commands.bench import render_table
-from exercises.models import SetLog
-from patients.models import Clinic
+from exercises.models import PainReview, SetLog
+from patients.models import Clinic, Decision, Membership, Role
+from tests.factories import (
+    ClearanceNoteFactory,
+    PatientFactory,
+    PrescriptionFactory,
+    SetLogFactory,
+)
 
 PAGES = {"dashboard", "patient page", "clinic report"}
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -48,8 +56,12 @@ def test_it_writes_the_results_as_json_and_prints_a_table(network, tmp_path):
     assert small["patients"] < large["patients"]
     floor = results["floor"]
     assert set(floor) >= {"page_ms", "floor_ms", "figures_ms", "ratio", "target", "met"}
+    # The floor's rows were compared with the report's at the clinic it was timed at.
+    assert floor["floor_matches_report"] and floor["differences"] == 0
+    assert floor["floor_rows_by_figure"]["window"] > 0
     text = out.getvalue()
     assert "a. clinic report" in text and "b. SQL floor → clinic report" in text
+    assert f"the floor's {floor['floor_rows']} rows are the report's" in text
     # Every page costs the same queries at the smallest and at the largest clinic.
     for name, page in results["pages"]["pages"].items():
         assert page["queries_small"] == page["queries_large"], name
@@ -74,87 +86,122 @@ def test_it_refuses_to_measure_without_a_generated_network(db):
         call_command("bench", size="tiny", no_api=True, stdout=io.StringIO())
 
 
-def _floor_and_report(clinic, *, days=30):
+def _scope(clinic, *, days=30):
     now = timezone.now()
     last = clinic.local_date(now)
-    scope = figures.Scope(
+    return figures.Scope(
         clinic=clinic, first=last - dt.timedelta(days=days - 1), last=last, now=now
     )
-    return report_floor(scope), scope
 
 
 @pytest.mark.parametrize("days", [30, 75])
 def test_the_sql_floor_computes_the_figures_of_the_report(network, days):
-    # Every clinic of the tiny network, so that each figure has rows somewhere (clearance notes
-    # are held by one patient in ten).
+    # Every clinic of the tiny network (each with thresholds of its own), so that each figure
+    # has rows somewhere (clearance notes are held by one patient in ten). `differences` compares
+    # every figure: stages, changes, time at stage, the backlog with its "ready since", pain
+    # totals, open pain alerts per side (highest pain, sets, opened), sessions, the monitoring
+    # windows (against `exercises.adherence.monitoring_windows`) and the clearance lists.
     seen = Counter()
     for clinic in Clinic.objects.filter(slug__regex=GENERATED_SLUG):
-        rows, scope = _floor_and_report(clinic, days=days)
+        scope = _scope(clinic, days=days)
+        rows = report_floor(scope)
         seen.update(r[0] for r in rows)
-        _assert_floor_matches_report(rows, scope)
-    for figure in ("stage", "change", "backlog", "sessions", "window", "clearance"):
+        assert differences(rows, scope) == [], clinic.slug
+    for figure in ("stage", "change", "backlog", "pain", "pain_alert", "sessions", "window"):
         assert seen[figure] > 0, figure
+    assert seen["clearance"] > 0
     if days == 75:
         assert seen["time_at_stage"] > 0
 
 
-def _assert_floor_matches_report(rows, scope):
-    by_figure = Counter(r[0] for r in rows)
+def test_the_comparison_names_a_floor_row_that_differs(network):
+    # The first clinic with an open pain alert (the tiny network has a few).
+    for clinic in Clinic.objects.filter(slug__regex=GENERATED_SLUG).order_by("pk"):
+        scope = _scope(clinic)
+        rows = report_floor(scope)
+        if any(r[0] == "pain_alert" for r in rows):
+            break
+    alert = next(r for r in rows if r[0] == "pain_alert")
+    window = next(r for r in rows if r[0] == "window")
+    changed = [r for r in rows if r not in (alert, window)]
+    changed.append((*alert[:3], alert[3] + 1, *alert[4:]))
+    other = "cut" if window[2] != "cut" else "complete"
+    changed.append((window[0], window[1], other, *window[3:]))
 
-    stages = {(r[1], r[2]): (r[3], r[4]) for r in rows if r[0] == "stage"}
-    for count in figures.stage_distribution(scope):
-        assert stages.get((count.stage.pk, count.side), (0, 0)) == (count.at_start, count.at_end)
-    changes = {r[2]: r[3] for r in rows if r[0] == "change"}
-    for reason, n in figures.changes_by_reason(scope).items():
-        assert changes.get(reason, 0) == n
+    found = differences(changed, scope)
 
-    # Time at stage: per stage, the progressions and the shortest and longest days.
-    at_stage = {r[1]: (r[3], r[4] / 86400, r[5] / 86400) for r in rows if r[0] == "time_at_stage"}
-    report_at_stage = figures.time_at_stage(scope)
-    assert set(at_stage) == {t.stage.pk for t in report_at_stage}
-    for t in report_at_stage:
-        n, shortest, longest = at_stage[t.stage.pk]
-        assert n == t.progressions
-        assert shortest == pytest.approx(t.shortest) and longest == pytest.approx(t.longest)
-
-    [pain_row] = [r for r in rows if r[0] == "pain"]
-    pain = figures.pain(scope)
-    assert (pain_row[3], pain_row[4] or 0, pain_row[5]) == (
-        pain.sets,
-        pain.painful_sets,
-        pain.painful_patients,
+    assert len(found) == 2
+    assert found[0].startswith(
+        f"pain_alert ({alert[1]}, '{alert[2]}'): floor ({int(alert[3]) + 1},"
     )
-    assert {(r[1], r[3]) for r in rows if r[0] == "pain_alert"} == {
-        (p.pk, p.recent_max_pain) for p in pain.open_alerts
-    }
-    assert {r[1] for r in rows if r[0] == "backlog"} == {
-        w.prescription.pk for w in figures.readiness_backlog(scope)
-    }
+    assert found[1].startswith(f"window ({window[1]}, {int(window[4])}): floor ('{other}',")
 
-    # Sessions, days prescribed and the target weighted by those days, per patient and side.
-    sessions = {(r[1], r[2]): r[3:] for r in rows if r[0] == "sessions"}
-    report_sessions = figures.sessions_per_week(scope)
-    assert set(sessions) == {(s.patient.pk, s.side) for s in report_sessions}
-    for side in report_sessions:
-        n, prescribed, weighted = sessions[(side.patient.pk, side.side)]
-        assert n == side.sessions
-        assert prescribed / 86400 == pytest.approx(side.days_prescribed)
-        assert weighted / prescribed == pytest.approx(side.target)
 
-    # Every monitoring window the report lists, with its data days and status; no other.
-    windows = {(r[1], int(r[2])): (r[3], bool(r[4]), bool(r[5])) for r in rows if r[0] == "window"}
-    assert windows == {
-        (w.patient.pk, w.index): (w.data_days, w.ended, w.discharged)
-        for w in figures.monitoring_windows(scope)
-    }
+def test_the_floor_follows_the_new_rules_where_they_differ_from_the_old(network):
+    # Hand-made sides in a generated clinic (default thresholds: alert above 5, look-back 7 days):
+    # readiness after a painful set, a side's own alert threshold, a review, a set synced late,
+    # and a "no further clearance needed" note while clearance is required again.
+    clinic = Clinic.objects.get(slug="bench-01")
+    assert (clinic.pain_alert_above, clinic.pain_lookback_days) == (5, 7)
+    now = timezone.now()
+    ago = lambda days: now - dt.timedelta(days=days)  # noqa: E731
+    therapist = Membership.objects.filter(clinic=clinic, role=Role.THERAPIST).first().user
 
-    # Clearance: who is waiting (and why), whose note in force is due for review.
-    clearance = figures.clearance(scope)
-    waiting = {r[1] for r in rows if r[0] == "clearance" and r[2] != "due_for_review"}
-    due = {(r[1], r[3]) for r in rows if r[0] == "clearance" and r[2] == "due_for_review"}
-    assert waiting == {patient.pk for patient, _ in clearance.waiting}
-    assert due == {(patient.pk, note.pk) for patient, note in clearance.due_for_review}
-    assert by_figure["clearance"] == len(clearance.waiting) + len(clearance.due_for_review)
+    def side(**own):
+        patient = PatientFactory(clinic=clinic, last_name="Handmade")
+        return PrescriptionFactory(patient=patient, started_at=ago(40), **own)
+
+    # Ready, then a painful set, then ready again: ready since the later qualifying set.
+    ready = side()
+    for days, reps, pain in ((20, 20, 0), (15, 10, 6), (12, 21, 1), (11, 22, 0)):
+        SetLogFactory(
+            prescription=ready, reps=reps, pain=pain, performed_at=ago(days), logged_at=ago(days)
+        )
+    # Its own threshold: pain 4 rings on this side, not on the clinic's.
+    own = side(pain_alert_above=3)
+    SetLogFactory(prescription=own, pain=4, performed_at=ago(2), logged_at=ago(2))
+    # Reviewed, then painful again: one set open, opened when the later one arrived.
+    reviewed = side()
+    SetLogFactory(prescription=reviewed, pain=7, performed_at=ago(5), logged_at=ago(5))
+    PainReview.objects.create(
+        patient=reviewed.patient,
+        side="left",
+        outcome="continued",
+        by=therapist,
+        at=ago(4),
+        highest_pain=7,
+        painful_sets=1,
+    )
+    late = SetLogFactory(prescription=reviewed, pain=8, performed_at=ago(1.5), logged_at=ago(1))
+    # Done ten days before it reached the clinic: painful, but beyond the look-back.
+    synced_late = side()
+    SetLogFactory(prescription=synced_late, pain=9, performed_at=ago(11), logged_at=ago(1))
+    # Clearance required again after a note that ended it: missing.
+    again = PatientFactory(clinic=clinic, requires_clearance=True, clearance_reason="Fall")
+    today = clinic.local_date(now)
+    for signed, decision, review in (
+        (today - dt.timedelta(days=60), Decision.CLEARED, today + dt.timedelta(days=300)),
+        (today - dt.timedelta(days=10), Decision.NOT_REQUIRED, None),
+    ):
+        ended = ClearanceNoteFactory(
+            patient=again, decision=decision, signed_on=signed, review_on=review
+        )
+
+    scope = _scope(clinic)
+    rows = report_floor(scope)
+
+    assert differences(rows, scope) == []
+    backlog = {r[1]: r[3] for r in rows if r[0] == "backlog"}
+    assert backlog[ready.pk] == pytest.approx((ago(12) - EPOCH).total_seconds(), abs=0.01)
+    alerts = {(r[1], r[2]): (r[3], r[4], r[5]) for r in rows if r[0] == "pain_alert"}
+    assert alerts[(own.patient_id, "left")][:2] == (4, 1)
+    assert alerts[(reviewed.patient_id, "left")] == pytest.approx(
+        (8, 1, (late.logged_at - EPOCH).total_seconds()), abs=0.01
+    )
+    assert (synced_late.patient_id, "left") not in alerts
+    assert (ready.patient_id, "left") in alerts  # the pain 6 set was never reviewed
+    clearance = {r[1]: (r[2], r[3]) for r in rows if r[0] == "clearance"}
+    assert clearance[again.pk] == ("missing", ended.pk)
 
 
 def test_every_timed_report_reads_the_logged_days_afresh(network):
@@ -164,8 +211,9 @@ def test_every_timed_report_reads_the_logged_days_afresh(network):
     with CaptureQueriesContext(connection) as captured:
         measure_floor(repeats=3)
     reads = sum(q["sql"].startswith(logged_days) for q in captured.captured_queries)
-    # The page and the figures alone, each 2 warm-up calls and 3 timed ones.
-    assert reads == 2 * (2 + 3)
+    # The page and the figures alone, each 2 warm-up calls and 3 timed ones; then once more, by
+    # the check that the floor's rows are the report's.
+    assert reads == 2 * (2 + 3) + 1
 
 
 def test_the_table_prints_the_floor_timing_each_ratio_divides_by(network, tmp_path):
@@ -173,7 +221,11 @@ def test_the_table_prints_the_floor_timing_each_ratio_divides_by(network, tmp_pa
     call_command("bench", size="tiny", no_api=True, repeats=1, json=str(path), stdout=io.StringIO())
     results = json.loads(path.read_text())
     results["floor"].update(floor_ms=111.0, page_ms=222.0, floor_figures_ms=333.0, figures_ms=444.0)
+    results["floor"].update(
+        floor_matches_report=False, differences=2, differences_first=["stage (1, 'left'): …"]
+    )
     lines = render_table(results).splitlines()
+    assert "   FLOOR ≠ REPORT: 2 differences, e.g. stage (1, 'left'): …" in lines
     [page_row] = [line for line in lines if line.startswith("b. SQL floor → clinic report")]
     [figures_row] = [line for line in lines if "SQL floor → figures" in line]
     assert page_row.split()[-5:-3] == ["111.0", "222.0"]

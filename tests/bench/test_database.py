@@ -68,10 +68,13 @@ def test_it_rebuilds_only_what_a_rebuild_made(tmp_path):
 
 
 def _add_clinic(path, slug):
+    # Every column without a database default (the thresholds are the defaults).
     with sqlite3.connect(path) as db:
         db.execute(
-            "INSERT INTO patients_clinic (name, slug, timezone, progress_at_reps, pain_ceiling, "
-            "created_at) VALUES (?, ?, 'Europe/London', 20, 3, '2026-01-01 00:00:00')",
+            "INSERT INTO patients_clinic (name, slug, timezone, phone, progress_at_reps, "
+            "pain_ceiling, pain_alert_above, pain_lookback_days, silent_days, review_soon_days, "
+            "created_at) VALUES (?, ?, 'Europe/London', '', 20, 3, 5, 7, 7, 7, "
+            "'2026-01-01 00:00:00')",
             [slug.title(), slug],
         )
 

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -18,12 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.apps import apps as global_apps
 from django.db import connections
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from exercises.models import Stage
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, reseed_ladder
 
 # Playwright's sync API runs an event loop in the test thread; Django then refuses ORM calls from
 # it (SynchronousOnlyOperation), test data set-up and the transactional flush included. The loop
@@ -68,10 +66,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
     return {**browser_context_args, "locale": "en-GB", "timezone_id": "Europe/London"}
 
 
-def _seed_ladder() -> None:
-    importlib.import_module("exercises.migrations.0002_clamshell_ladder").seed(global_apps, None)
-
-
 @pytest.fixture(autouse=True)
 def ladder(reseed_after_flush, transactional_db) -> None:
     """The seeded ladder, present at the start of every browser test.
@@ -83,7 +77,7 @@ def ladder(reseed_after_flush, transactional_db) -> None:
     reseed after the flush in `pytest_runtest_teardown` below.
     """
     if not Stage.objects.exists():
-        _seed_ladder()
+        reseed_ladder()
 
 
 _BLOCKER = pytest.StashKey[object]()
@@ -107,7 +101,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
         if blocker is not None and nextitem is not None:
             with blocker.unblock():
                 if not Stage.objects.exists():
-                    _seed_ladder()
+                    reseed_ladder()
 
 
 @pytest.fixture(scope="session", autouse=True)

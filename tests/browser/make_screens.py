@@ -68,6 +68,17 @@ def _patient_page(page: Page, base: str) -> None:
     expect(page.get_by_role("heading", name="Amelia Clarke")).to_be_visible()
 
 
+def _patient(name: str) -> Callable[[Page, str], None]:
+    """A patient's page, opened from the whole clinic's caseload by name."""
+
+    def go(page: Page, base: str) -> None:
+        page.goto(f"{base}/dashboard/?who=clinic&q={name.split()[-1]}")
+        page.get_by_role("link", name=name).click()
+        expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+    return go
+
+
 def _dashboard(page: Page, base: str) -> None:
     page.goto(f"{base}/dashboard/")
     expect(page.locator("table")).to_be_visible()
@@ -82,6 +93,11 @@ SHOTS = [
     Shot("sign-in", None, 720, 520, _goto("/accounts/login/")),
     Shot("dashboard", THERAPIST, 1280, 820, _dashboard),
     Shot("patient-page", THERAPIST, 1280, 1000, _patient_page),
+    # A painful set waiting for review (the demo's "pain" story).
+    Shot("patient-page-pain-alert", THERAPIST, 1280, 1000, _patient("Oliver Bennett")),
+    # A posterior hip replacement: the clearance's precautions hold the side at stage 1.
+    Shot("patient-page-precautions", THERAPIST, 1280, 1000, _patient("Grace Thornton")),
+    Shot("sources", THERAPIST, 900, 640, _goto("/sources/")),
     Shot("my-exercises-phone", PATIENT, 390, 1400, _goto("/me/"), mobile=True),
     Shot("api-docs", PATIENT, 1100, 820, _api_docs),
     Shot("clinic-report", "staff.riverside", 1280, 1000, _goto("/reports/")),

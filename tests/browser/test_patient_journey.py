@@ -9,7 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from exercises import services
-from exercises.models import SetLog, Source
+from exercises.models import PainReview, Prescription, SetLog, Source
 from tests.browser.conftest import DESKTOP, PHONE, sign_in
 from tests.factories import stage
 
@@ -108,3 +108,62 @@ def test_a_bad_entry_is_explained_in_place_and_nothing_is_stored(
     expect(page.locator("#side-left").get_by_role("radio", name="7 too much")).to_be_checked()
     shoot(page, "error")
     assert not SetLog.objects.exists()
+
+
+def test_too_much_pain_stops_the_patient_and_the_therapist_reviews_the_alert(
+    reseed_after_flush, live_server, open_context, shoot, patient, therapist, plan, clinic
+):
+    """9/10 on a phone: a warning to stop, with the clinic's number, not a receipt; then 20 reps
+    at 0/10 a moment later does not move the side up, and the alert waits on the therapist's
+    page, across a stage change, until they record what they decided."""
+    clinic.phone = "020 7946 0018"
+    clinic.save()
+    Prescription.objects.filter(pk=plan.pk).update(auto_advance=True)
+    phone = open_context(viewport=PHONE, is_mobile=True, has_touch=True).new_page()
+    sign_in(phone, live_server.url, "maya")
+    card = phone.locator("#side-left")
+    # The pain key follows the clinic's own thresholds.
+    expect(card.locator(".scale-key")).to_contain_text("6+ too much: stop and tell your therapist")
+    card.get_by_label("Reps in this set").fill("6")
+    card.get_by_role("radio", name="9 too much").check()
+    card.get_by_role("button", name="Save set").click()
+
+    warning = phone.locator("#side-left [role=alert]")
+    expect(warning).to_contain_text("Stop this exercise for today")
+    expect(warning).to_contain_text("Pain 9/10 is more than this exercise should cause")
+    expect(
+        warning.get_by_role("link", name="Call Riverside Physio: 020 7946 0018")
+    ).to_have_attribute("href", "tel:02079460018")
+    expect(phone.locator("#side-left [role=status]")).to_have_count(0)  # no calm "Saved"
+    expect(warning).to_be_in_viewport()
+    assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shoot(phone, "pain-warning")
+
+    phone.locator("#side-left").get_by_label("Reps in this set").fill("20")
+    phone.locator("#side-left").get_by_role("radio", name="0 no pain").check()
+    phone.locator("#side-left").get_by_role("button", name="Save set").click()
+    expect(phone.locator("#side-left [role=status]")).to_contain_text("Saved: 20 reps, pain 0/10")
+    assert Prescription.objects.active().get(patient=patient, side="left").stage.number == 2
+
+    desk = open_context(viewport=DESKTOP).new_page()
+    sign_in(desk, live_server.url, "thera")
+    row = desk.get_by_role("row").filter(has_text="Maya Lindqvist")
+    expect(row).to_contain_text("Pain above 5 · left")
+    desk.get_by_role("link", name="Maya Lindqvist", exact=True).click()
+    alert = desk.locator("#pain-left")
+    expect(alert).to_contain_text("Pain alert: 9/10 on the left side")
+    shoot(desk, "pain-alert-on-the-patient-page")
+
+    alert.get_by_label("Regress one stage").check()
+    alert.get_by_label("Note").fill(
+        "Called Maya: sore after gardening. Back to stage 1 for a week."
+    )
+    alert.get_by_role("button", name="Record the review").click()
+    expect(desk.locator(".messages")).to_contain_text(
+        "Pain alert on the left side reviewed: regressed."
+    )
+    expect(desk.locator("#pain-left")).to_have_count(0)
+    expect(desk.locator("#side-left h3")).to_contain_text("Stage 1")
+    shoot(desk, "pain-alert-reviewed")
+    review = PainReview.objects.get()
+    assert (review.outcome, review.by, review.highest_pain) == ("regressed", therapist, 9)

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from exercises import services
 from exercises.models import Prescription
 from tests.browser.conftest import sign_in
-from tests.factories import SetLogFactory, stage
+from tests.factories import SetLogFactory, pdf_scan, stage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -79,38 +79,57 @@ def test_a_therapist_advances_a_ready_patient_and_starts_a_gated_one_after_clear
     expect(page.get_by_role("link", name="Maya Lindqvist")).to_have_count(0)
     _open(page, "Ines Duarte")
 
-    # The gate refuses a start without clearance, and says what is missing.
+    # Without clearance no stage can start: the card says so and why, and offers no start form
+    # that could only be refused (the gate refuses a start posted anyway: tests/patients).
     left = page.locator("#side-left")
-    _ensure_open(left, "Start a prescription on the left side")
-    left.get_by_label(re.compile(r"^Stage:?$")).select_option(str(stage(1).pk))
-    left.get_by_role("button", name="Start the left side").click()
-    expect(page.locator("#side-left [role=alert]")).to_contain_text(re.compile("clearance", re.I))
-    shoot(page, "gated-refused")
+    expect(left).to_contain_text("No stage can start yet:")
+    expect(left).to_contain_text("needs medical clearance (pelvic fracture)")
+    expect(left.get_by_role("button", name="Start the left side")).to_have_count(0)
+    shoot(page, "gated-no-clearance")
     assert not Prescription.objects.filter(patient=caseload["ines"]).exists()
 
-    # Record the medical team's note…
+    # Record the medical team's note, with a movement precaution for her left hip…
     today = clinic.local_date(timezone.now())
     note = page.locator("#clearance")
     _ensure_open(note, "Record a clearance note")
     note.get_by_label("Decision").select_option(label="Cleared with restrictions")
-    note.get_by_label("Reason or diagnosis").fill("Pelvic fracture, conservatively managed")
+    note.get_by_label("Procedure or injury:", exact=True).fill(
+        "Pelvic fracture, conservatively managed"
+    )
+    note.get_by_label("Date of the procedure or injury").fill(
+        f"{today - dt.timedelta(days=50):%Y-%m-%d}"
+    )
     note.get_by_label("Signed by").fill("Dr. Ada Osei")
     note.get_by_label("Their credentials").fill("MD, orthopaedics")
     note.get_by_label("Date signed").fill(f"{today - dt.timedelta(days=1):%Y-%m-%d}")
     note.get_by_label("Review or expiry date").fill(f"{today + dt.timedelta(days=60):%Y-%m-%d}")
-    note.get_by_label("Highest stage allowed").select_option(label="Up to stage 2")
+    note.get_by_label("Highest stage allowed").select_option(label="Up to stage 3")
+    note.get_by_label("No hip internal rotation past neutral").check()
+    note.get_by_label("Operated or injured side").select_option(label="Left")
+    note.get_by_label("Scanned copy of the signed note").set_input_files(
+        files=[{"name": "osei-sign-off.pdf", "mimeType": "application/pdf", "buffer": pdf_scan()}]
+    )
     shoot(page, "clearance-form")
     note.get_by_role("button", name="Record the note").click()
     expect(_message(page)).to_contain_text(re.compile("clearance note recorded", re.I))
     expect(page.locator("#clearance")).to_contain_text("Dr. Ada Osei")
+    expect(page.locator("#clearance")).to_contain_text("No hip internal rotation past neutral")
+    expect(page.locator("#clearance").get_by_role("link", name="osei-sign-off.pdf")).to_be_visible()
 
-    # …then the gated start goes through.
+    # …then stage 1 (the hip turns outwards) may start, and stages 2–3 say why they may not.
     left = page.locator("#side-left")
     _ensure_open(left, "Start a prescription on the left side")
-    left.get_by_label(re.compile(r"^Stage:?$")).select_option(str(stage(1).pk))
+    expect(left).to_contain_text("Stage 2 turns the left hip inwards")
+    stage_select = left.get_by_label(re.compile(r"^Stage:?$"))
+    expect(stage_select.locator(f"option[value='{stage(2).pk}']")).to_be_disabled()
+    stage_select.select_option(str(stage(1).pk))
     left.get_by_role("button", name="Start the left side").click()
     expect(_message(page)).to_contain_text(re.compile("left side started at stage 1", re.I))
     expect(page.locator("#side-left h3")).to_contain_text(re.compile("stage 1", re.I))
+    # The advance the clearance rules out is offered disabled, with the reason beside it.
+    advance = page.locator("#side-left").get_by_role("button", name="Advance to stage 2")
+    expect(advance).to_be_disabled()
+    expect(page.locator("#blocked-left")).to_contain_text("Stage 2 turns the left hip inwards")
     shoot(page, "gated-started")
     started = Prescription.objects.active().get(patient=caseload["ines"], side="left")
     assert started.stage.number == 1 and started.prescribed_by == therapist

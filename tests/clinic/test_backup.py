@@ -2,13 +2,20 @@
 
 The round trip runs with real commits (`transactional_db`), so PostgreSQL checks every foreign key
 as it would in production; run this file with DATABASE_URL set to cover PostgreSQL too.
+
+Files are signed with EXPORT_SIGNING_KEY; every test here runs with `KEY` (the `signing_key`
+fixture), and a test that edits a file signs it again with `backup.header_signature`, as someone
+holding the key could: only the import's own checks stand between such a file and the database.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
+import io
 import json
+import shutil
 import stat
 import uuid
 from collections.abc import Callable
@@ -21,18 +28,31 @@ from django.apps import apps
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.core.management.color import no_style
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from PIL import Image
 from rest_framework.authtoken.models import Token
 
 from clinic import backup
-from clinic.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_checksum
-from exercises.models import Ladder, Prescription, SetLog, Source, Stage, StageChange
+from clinic.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_signature
+from exercises.models import (
+    Ladder,
+    PainOutcome,
+    PainReview,
+    Prescription,
+    SetLog,
+    Source,
+    Stage,
+    StageChange,
+)
 from exercises.services import (
+    pain_review_record,
     patient_discharge,
     prescription_advance,
     prescription_regress,
@@ -51,7 +71,8 @@ from patients.models import (
     Patient,
     Role,
 )
-from patients.services import patient_update
+from patients.precautions import Precaution
+from patients.services import clearance_note_record, patient_update
 from tests.factories import (
     PASSWORD,
     ClinicFactory,
@@ -59,7 +80,6 @@ from tests.factories import (
     PatientFactory,
     PrescriptionFactory,
     UserFactory,
-    record_clearance,
     stage,
 )
 
@@ -68,6 +88,52 @@ DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
 # Times with microseconds: the file must keep them (Django's JSON encoder would cut them).
 T0 = (timezone.now() - 20 * DAY).replace(microsecond=123456)
+# The key both servers of a move share, in every test of this file.
+KEY = "riverside-move-export-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def signing_key(settings):
+    settings.EXPORT_SIGNING_KEY = KEY
+
+
+@pytest.fixture(autouse=True)
+def private_files(settings) -> Path:
+    """The private files folder (scanned clearance notes), empty before and after each test."""
+    root = Path(settings.PRIVATE_FILES_ROOT)
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+
+
+def documents_on_disk() -> dict[str, bytes]:
+    root = Path(backup.private_storage().location)
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def scan() -> SimpleUploadedFile:
+    """A scanned sign-off: a small PNG (its content decides its type, not its name)."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(out, format="PNG")
+    return SimpleUploadedFile("Osei sign-off.png", out.getvalue(), content_type="image/png")
+
+
+def note(patient: Patient, *, by: Any, at: dt.datetime | None = None, **kwargs: Any):
+    """A clearance note through the service, recorded at `at` (now by default) and signed that
+    day unless said otherwise."""
+    at = at or timezone.now()
+    signed_on = patient.clinic.local_date(at)
+    defaults: dict[str, Any] = {
+        "reason": "Pelvic fracture, conservatively managed",
+        "decision": Decision.CLEARED,
+        "signed_by_name": "Dr. Ada Osei",
+        "signed_by_credentials": "MD, orthopaedics",
+        "signed_on": signed_on,
+        "review_on": signed_on + 90 * DAY,
+    }
+    return clearance_note_record(patient=patient, recorded_by=by, now=at, **{**defaults, **kwargs})
 
 
 # --- building a clinic worth backing up --------------------------------------------------------
@@ -94,8 +160,9 @@ def build_rich_clinic(
     omar: Patient,
     ines: Patient,
 ) -> dict[str, Any]:
-    """Both sides, progress and regress, a voided set, clearance, a discharge, a patient edit by
-    the admin (who is no member), a therapist who has left, and reads in the access log."""
+    """Both sides, progress and regress, a voided set, a pain review, clearance with a scanned
+    copy, a discharge, a patient edit by the admin (who is no member), a therapist who has left,
+    and reads in the access log."""
     admin = User.objects.create_superuser("admin", "admin@example.org", PASSWORD)
     left = prescription_start(patient=maya, side="left", stage=stage(1), by=therapist, at=T0)
     right = prescription_start(
@@ -116,16 +183,27 @@ def build_rich_clinic(
     log(omar, omar_left, at=T0 + DAY, by=omar.user, source=Source.WEB)
     patient_discharge(patient=omar, by=therapist, at=T0 + 8 * DAY)
 
-    record_clearance(
+    note(
         ines,
         by=therapist,
-        signed_on=(T0 - 2 * DAY).date(),
-        review_on=(T0 + 90 * DAY).date(),
+        at=T0 - 2 * DAY,
         decision=Decision.RESTRICTED,
         max_stage=2,
         restrictions="Nothing above stage 2 until the review.",
+        precautions=[Precaution.NO_INTERNAL_ROTATION],
+        operated_side="right",
+        document=scan(),
     )
     prescription_start(patient=ines, side="right", stage=stage(1), by=therapist, at=T0)
+    # The pain-7 set at stage 2 opened the left side's pain alert; the therapist reviews it.
+    pain_review_record(
+        patient=maya,
+        side="left",
+        outcome=PainOutcome.CONTINUED,
+        by=therapist,
+        note="Settled at stage 1.",
+        at=T0 + 6 * DAY,
+    )
 
     patient_update(
         patient=maya,
@@ -176,19 +254,23 @@ def split(path: Path) -> tuple[dict[str, Any], bytes]:
 
 
 def rewrite_header(path: Path, **changes: Any) -> None:
-    """Edit the header as someone who knows the format would: with a valid checksum."""
+    """Edit the header as someone holding the export key could: signed again."""
     header, body = split(path)
     header.update(changes)
-    header["checksum"] = header_checksum(header)
+    header["signature"] = header_signature(header)
     path.write_bytes(json.dumps(header).encode() + b"\n" + body)
 
 
 def tamper(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
-    """Edit the rows as someone who knows the format would: counts and checksums recomputed, so
-    only the import's own checks stand between the file and the database."""
+    """Edit the rows as someone holding the export key could: counts, digest and signature
+    recomputed, so only the import's own checks stand between the file and the database. The
+    document lines after the rows are kept as they are."""
     header, body = split(path)
-    lines = edit([json.loads(line) for line in body.splitlines()])
+    all_lines = body.splitlines(keepends=True)
+    row_count = sum(header["counts"].values())
+    lines = edit([json.loads(line) for line in all_lines[:row_count]])
     new_body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+    new_body += b"".join(all_lines[row_count:])
     counts = dict.fromkeys(header["counts"], 0)
     for line in lines:
         counts[line["model"]] += 1
@@ -196,8 +278,18 @@ def tamper(path: Path, edit: Callable[[list[dict[str, Any]]], list[dict[str, Any
     rewrite_header(path, counts=counts, body_sha256=hashlib.sha256(new_body).hexdigest())
 
 
-def row_of(lines: list[dict[str, Any]], model: str) -> dict[str, Any]:
-    return next(line for line in lines if line["model"] == model)
+def row_of(lines: list[dict[str, Any]], model: str, pk: Any = None) -> dict[str, Any]:
+    return next(
+        line for line in lines if line["model"] == model and (pk is None or line["pk"] == pk)
+    )
+
+
+def rows_of(lines: list[dict[str, Any]], model: str, **fields: Any) -> list[dict[str, Any]]:
+    return [
+        line
+        for line in lines
+        if line["model"] == model and all(line["fields"].get(k) == v for k, v in fields.items())
+    ]
 
 
 def rows(clinic_id: int) -> dict[str, list[dict[str, Any]]]:
@@ -260,6 +352,7 @@ def clinic_row_counts(clinic_id: int) -> dict[str, int]:
         Prescription: of_patient,
         StageChange: of_patient,
         SetLog: of_patient,
+        PainReview: of_patient,
         AccessEvent: "clinic_id = %(c)s",
         Membership.history.model: "clinic_id = %(c)s",
         Patient.history.model: "clinic_id = %(c)s",
@@ -267,6 +360,7 @@ def clinic_row_counts(clinic_id: int) -> dict[str, int]:
         Prescription.history.model: of_any_patient,
         StageChange.history.model: of_any_patient,
         SetLog.history.model: of_any_patient,
+        PainReview.history.model: of_any_patient,
     }
     counts = {}
     with connection.cursor() as cursor:
@@ -306,12 +400,24 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     assert {u["username"] for u in before["auth.user"]} == members | {"admin", "leaver"}
     assert all(before[part.label] for part in PARTS if not part.reference), "every part has rows"
 
+    scans = documents_on_disk()
+    assert len(scans) == 1
     first = export("riverside", tmp_path / "first.jsonl")
+    header, _ = split(first)
+    assert header["documents"] == {name: len(data) for name, data in scans.items()}
+    # A new server: an empty database, and an empty private files folder.
     empty_database()
+    for name in scans:
+        backup.private_storage().delete(name)
     assert not Clinic.objects.exists() and not User.objects.exists()
     output = import_(first)
 
-    assert "Imported clinic 'riverside'" in output
+    assert "Imported clinic 'riverside'" in output and "1 scanned documents" in output
+    # The scanned copy is back, byte for byte, where its note says.
+    assert documents_on_disk() == scans
+    restored_note = ClearanceNote.objects.get()
+    assert restored_note.document.read() == next(iter(scans.values()))
+    assert PainReview.objects.get().outcome == PainOutcome.CONTINUED
     # Table by table, counted without the exporter's selections: every row of the clinic came
     # back, and nothing else is in the database (but the tables a migrated database starts with).
     after = {
@@ -329,11 +435,11 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     assert Patient.history.filter(history_user__username="admin").count() == 1
 
     # The file written from the restored database is the same file, byte for byte, but for the
-    # moment of export (and the header checksum, which covers that moment).
+    # moment of export (and the header's signature, which covers that moment).
     second = export("riverside", tmp_path / "second.jsonl")
     (h1, body1), (h2, body2) = split(first), split(second)
     assert body1 == body2
-    ignored = {"exported_at", "checksum"}
+    ignored = {"exported_at", "signature"}
     assert {k: v for k, v in h1.items() if k not in ignored} == {
         k: v for k, v in h2.items() if k not in ignored
     }
@@ -482,10 +588,21 @@ def exported(tmp_path, clinic, therapist, patient) -> Path:
 
 
 def refused(path: Path, match: str) -> None:
-    before = row_counts()
+    """The import refuses `path` with a message matching `match`, and writes nothing: no row,
+    no file in the private files folder."""
+    before, files = row_counts(), documents_on_disk()
     with pytest.raises(CommandError, match=match):
         import_(path)
     assert row_counts() == before
+    assert documents_on_disk() == files
+
+
+CHANGED = r"changed after export.*Nothing was imported"
+OTHER_KEY = (
+    r"signature does not match its header: the file was changed after export, or it was signed "
+    r"with another key\. Nothing was imported\. Both servers of a move must share the same "
+    r"EXPORT_SIGNING_KEY"
+)
 
 
 def test_import_refuses_a_clinic_that_is_already_there(exported):
@@ -496,14 +613,14 @@ def test_import_refuses_a_damaged_body(exported):
     data = exported.read_bytes()
     exported.write_bytes(data.replace(b'"reps": 12', b'"reps": 99'))
     empty_database()
-    refused(exported, "body's SHA-256 does not match")
+    refused(exported, CHANGED)
 
 
 def test_import_refuses_a_truncated_file(exported):
     data = exported.read_bytes()
     exported.write_bytes(data[: len(data) // 2])
     empty_database()
-    refused(exported, "body's SHA-256 does not match")
+    refused(exported, CHANGED)
 
 
 def test_import_refuses_an_edited_header(exported):
@@ -511,13 +628,65 @@ def test_import_refuses_an_edited_header(exported):
     header["counts"]["exercises.setlog"] = 0
     exported.write_bytes(json.dumps(header).encode() + b"\n" + body)
     empty_database()
-    refused(exported, "header's checksum does not match")
+    refused(exported, OTHER_KEY)
+
+
+def test_import_refuses_edited_rows_with_a_recomputed_digest_that_were_not_signed_again(exported):
+    """What the unkeyed checksums of format 1 let through: rows edited, counts and SHA-256
+    recomputed, but no key to sign the header again."""
+    header, body = split(exported)
+    new_body = body.replace(b'"reps": 12', b'"reps": 99')
+    header["body_sha256"] = hashlib.sha256(new_body).hexdigest()
+    exported.write_bytes(json.dumps(header).encode() + b"\n" + new_body)
+    empty_database()
+    refused(exported, OTHER_KEY)
+
+
+def test_import_refuses_an_edited_file_signed_again_with_another_key(exported):
+    with override_settings(EXPORT_SIGNING_KEY="a-key-that-is-not-this-servers-0123456789"):
+
+        def more_reps(lines):
+            row_of(lines, "exercises.setlog")["fields"]["reps"] = 20
+            return lines
+
+        tamper(exported, more_reps)
+    empty_database()
+    refused(exported, OTHER_KEY)
+
+
+def test_import_refuses_a_genuine_export_from_a_server_with_another_key(exported):
+    empty_database()
+    with override_settings(EXPORT_SIGNING_KEY="the-new-servers-own-key-0123456789abcdef"):
+        refused(exported, OTHER_KEY)
+
+
+def test_import_refuses_an_unsigned_file(exported):
+    header, body = split(exported)
+    del header["signature"]
+    exported.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    empty_database()
+    refused(exported, r"The file is not signed: .*Nothing was imported\.")
+
+
+def test_import_refuses_a_version_1_file_and_says_to_export_again(exported):
+    """Format 1 had an unkeyed checksum where the signature now is."""
+    header, body = split(exported)
+    del header["signature"], header["documents"], header["documents_missing"]
+    header["format_version"] = 1
+    header["checksum"] = "sha256:" + hashlib.sha256(backup._canonical(header)).hexdigest()
+    exported.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    empty_database()
+    refused(
+        exported,
+        r"format version 1: an unsigned export.*Export the clinic again with this version of "
+        r"the app",
+    )
 
 
 def test_import_refuses_an_unknown_format_version(exported):
-    rewrite_header(exported, format_version=2)
+    rewrite_header(exported, format_version=3)
     empty_database()
-    refused(exported, "format version 2; this app .* reads version 1 only")
+    refused(exported, "format version 3; this app .* reads version 2 only")
 
 
 def test_import_refuses_a_file_that_is_not_an_export(tmp_path, db):
@@ -587,7 +756,7 @@ def test_import_keeps_this_databases_ladder_wording_and_says_so(exported):
     assert Membership.objects.count() == 1
 
 
-# --- a file whose rows reach beyond its clinic: edited, with recomputed checksums ---------------
+# --- a file whose rows reach beyond its clinic: edited, and signed again with the key -----------
 
 # Far above the ids the tests create, so the target's other clinic never collides with the file.
 ELSEWHERE = 90_000
@@ -778,3 +947,432 @@ def test_the_export_reads_one_snapshot_without_holding_the_write_lock(
         assert next(q["sql"] for q in queries.captured_queries[:2] if q["sql"] != "BEGIN") == (
             "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
         )
+
+
+# --- the scanned copies of clearance notes ------------------------------------------------------
+
+
+def test_export_refuses_a_scanned_copy_missing_from_disk_and_names_its_note(
+    tmp_path, therapist, patient_requiring_clearance
+):
+    ines = patient_requiring_clearance
+    recorded = note(ines, by=therapist, document=scan())
+    backup.private_storage().delete(recorded.document.name)
+
+    with pytest.raises(
+        CommandError,
+        match=rf"1 scanned copy of clearance notes is missing from the private files folder "
+        rf"\(PRIVATE_FILES_ROOT\): clearance note {recorded.pk} \(patient "
+        rf"{ines.record_number}\): {recorded.document.name}\. .*--allow-missing-documents",
+    ):
+        export("riverside", tmp_path / "x.jsonl")
+    assert not list(tmp_path.iterdir())
+
+
+def test_export_allowed_without_a_missing_scanned_copy_lists_it_and_the_import_says_so(
+    tmp_path, therapist, patient_requiring_clearance
+):
+    recorded = note(patient_requiring_clearance, by=therapist, document=scan())
+    name = recorded.document.name
+    backup.private_storage().delete(name)
+    err = StringIO()
+    call_command(
+        "export_clinic",
+        "riverside",
+        "-o",
+        str(tmp_path / "x.jsonl"),
+        "--allow-missing-documents",
+        stderr=err,
+        verbosity=0,
+    )
+    assert "Exported without these scanned copies" in err.getvalue() and name in err.getvalue()
+    header, _ = split(tmp_path / "x.jsonl")
+    assert (header["documents"], header["documents_missing"]) == ({}, [name])
+    empty_database()
+
+    output = import_(tmp_path / "x.jsonl")
+
+    assert f"restored without it: {name}" in output
+    assert ClearanceNote.objects.get().document.name == name  # as it was: named, not on disk
+    assert documents_on_disk() == {}
+
+
+def test_import_removes_the_documents_it_wrote_when_the_import_fails_after_them(
+    tmp_path, therapist, patient_requiring_clearance, monkeypatch
+):
+    note(patient_requiring_clearance, by=therapist, document=scan())
+    path = export("riverside", tmp_path / "x.jsonl")
+    empty_database()
+    shutil.rmtree(backup.private_storage().location)
+
+    def fail(*args: Any) -> None:
+        assert documents_on_disk(), "the documents were written before this step"
+        raise DatabaseError("the disk is full")
+
+    monkeypatch.setattr(backup, "_sequences_reset", fail)
+    refused(path, "The database refused .*the disk is full")
+    assert documents_on_disk() == {}
+
+
+def test_import_refuses_a_different_file_under_a_scanned_copys_name(
+    tmp_path, therapist, patient_requiring_clearance
+):
+    recorded = note(patient_requiring_clearance, by=therapist, document=scan())
+    path = export("riverside", tmp_path / "x.jsonl")
+    empty_database()
+    (Path(backup.private_storage().location) / recorded.document.name).write_bytes(b"other")
+
+    refused(path, rf"already holds {recorded.document.name}, with other content")
+    assert documents_on_disk() == {recorded.document.name: b"other"}
+
+
+# --- the replay check: the clinical rows must pass the services' own rules ----------------------
+
+
+@pytest.fixture
+def clinical(tmp_path, clinic, therapist, patient, patient_requiring_clearance) -> dict[str, Any]:
+    """A clinic written through the services, exported, on its way to a new server (an empty
+    database and private files folder):
+
+    - Maya (no clearance needed): left side stage 1 from T0 with a set, advanced to stage 2 at
+      T0 + 3 days with a set; right side stage 1 from T0, no sets.
+    - Ines (pelvic fracture): cleared with restrictions two days before T0, no internal rotation
+      of the right hip, with a scanned copy; right side stage 1 from T0 with a set.
+    """
+    maya, ines = patient, patient_requiring_clearance
+    left1 = prescription_start(patient=maya, side="left", stage=stage(1), by=therapist, at=T0)
+    early = log(maya, left1, at=T0 + DAY, by=maya.user)
+    left2 = prescription_advance(prescription=left1, by=therapist, at=T0 + 3 * DAY)
+    late = log(maya, left2, at=T0 + 4 * DAY, by=maya.user)
+    right = prescription_start(patient=maya, side="right", stage=stage(1), by=therapist, at=T0)
+    restricted = note(
+        ines,
+        by=therapist,
+        at=T0 - 2 * DAY,
+        decision=Decision.RESTRICTED,
+        precautions=[Precaution.NO_INTERNAL_ROTATION],
+        operated_side="right",
+        document=scan(),
+    )
+    ines_right = prescription_start(patient=ines, side="right", stage=stage(1), by=therapist, at=T0)
+    ines_set = log(ines, ines_right, at=T0 + DAY, by=therapist, source=Source.CLINIC)
+    path = export("riverside", tmp_path / "riverside.jsonl")
+    empty_database()
+    shutil.rmtree(backup.private_storage().location)
+    return {
+        "path": path,
+        "maya": maya,
+        "ines": ines,
+        "left1": left1,
+        "left2": left2,
+        "right": right,
+        "early": early,
+        "late": late,
+        "note": restricted,
+        "ines_right": ines_right,
+        "ines_set": ines_set,
+    }
+
+
+def test_the_clinical_fixture_imports_as_it_is(clinical):
+    """The refusals below come from the edits, not from the data."""
+    assert "Imported clinic 'riverside'" in import_(clinical["path"])
+    assert list(documents_on_disk()) == [clinical["note"].document.name]
+
+
+def _change_start(lines: list[dict[str, Any]], rx: Prescription, stage_number: int) -> None:
+    """Move a prescription to another stage the way a careful editor would: the prescription,
+    the stage change that starts it and its sets, so that only the gate can object."""
+    row_of(lines, "exercises.prescription", rx.pk)["fields"]["stage"] = stage(stage_number).pk
+    for change in rows_of(lines, "exercises.stagechange", prescription=rx.pk):
+        change["fields"]["to_stage"] = stage(stage_number).pk
+    for set_row in rows_of(lines, "exercises.setlog", prescription=rx.pk):
+        set_row["fields"]["stage"] = stage(stage_number).pk
+
+
+def test_import_refuses_a_stage_4_prescription_of_a_patient_without_clearance(clinical):
+    maya, right = clinical["maya"], clinical["right"]
+
+    def stage_4_without_clearance(lines):
+        for row in rows_of(lines, "patients.patient") + rows_of(
+            lines, "patients.historicalpatient"
+        ):
+            if row["fields"].get("id", row["pk"]) == maya.pk:
+                row["fields"].update(requires_clearance=True, clearance_reason="hip fracture")
+        _change_start(lines, right, 4)
+        return lines
+
+    tamper(clinical["path"], stage_4_without_clearance)
+    refused(
+        clinical["path"],
+        rf"- exercises\.prescription {right.pk} \(patient {maya.record_number}, right side, "
+        rf"stage 4, started [^)]+\) \(started by start change exercises\.stagechange \d+\) does "
+        r"not pass the clearance gate on [-\d]+, as it stood when the prescription started: "
+        r"Maya Lindqvist needs medical clearance \(hip fracture\) before stage 4, and no "
+        r"clearance note signed on or before .* clears them",
+    )
+    assert not Clinic.objects.exists() and not Prescription.objects.exists()
+
+
+def test_import_refuses_a_prescription_the_notes_precautions_rule_out(clinical):
+    """Stage 2 turns the top hip inwards: the note rules it out on the operated (right) side."""
+    ines, rx = clinical["ines"], clinical["ines_right"]
+    tamper(clinical["path"], lambda lines: _change_start(lines, rx, 2) or lines)
+    refused(
+        clinical["path"],
+        rf"exercises\.prescription {rx.pk} \(patient {ines.record_number}, right side, stage 2, "
+        r"started .*does not pass the clearance gate .*Stage 2 turns the right hip inwards, which "
+        r"the clearance of .* rules out \(no hip internal rotation past neutral\)",
+    )
+
+
+def test_import_refuses_a_set_performed_after_its_prescription_ended(clinical):
+    early, left1 = clinical["early"], clinical["left1"]
+
+    def after_the_advance(lines):
+        fields = row_of(lines, "exercises.setlog", early.pk)["fields"]
+        fields["performed_at"] = (T0 + 3 * DAY + HOUR).isoformat()
+        fields["logged_at"] = (T0 + 3 * DAY + 2 * HOUR).isoformat()
+        return lines
+
+    tamper(clinical["path"], after_the_advance)
+    refused(
+        clinical["path"],
+        rf"exercises\.setlog {early.pk} \(patient {clinical['maya'].record_number}, left side, "
+        rf"stage 1, performed .*\) was performed after its prescription ended \(.*\): "
+        rf"exercises\.prescription {left1.pk} ",
+    )
+
+
+def test_import_refuses_a_set_whose_stage_is_not_its_prescriptions(clinical):
+    late, left2 = clinical["late"], clinical["left2"]
+
+    def other_stage(lines):
+        row_of(lines, "exercises.setlog", late.pk)["fields"]["stage"] = stage(3).pk
+        return lines
+
+    tamper(clinical["path"], other_stage)
+    refused(
+        clinical["path"],
+        rf"exercises\.setlog {late.pk} \(patient \w+, left side, stage 3, .*\) is not at the "
+        rf"stage and side of its prescription: exercises\.prescription {left2.pk} \(patient "
+        r"\w+, left side, stage 2",
+    )
+
+
+def test_import_refuses_a_set_performed_long_before_it_was_logged(clinical):
+    late = clinical["late"]
+
+    def back_dated(lines):
+        fields = row_of(lines, "exercises.setlog", late.pk)["fields"]
+        fields["logged_at"] = (T0 + 40 * DAY).isoformat()
+        return lines
+
+    tamper(clinical["path"], back_dated)
+    refused(
+        clinical["path"],
+        rf"exercises\.setlog {late.pk} .* was performed more than 30 days before it was logged",
+    )
+
+
+def test_import_refuses_a_stage_change_whose_shape_does_not_match_its_prescription(clinical):
+    left2 = clinical["left2"]
+    progressed = StageChange.objects.none()  # the database is empty now: find it in the file
+
+    def skip_a_stage(lines):
+        nonlocal progressed
+        [progressed] = rows_of(
+            lines, "exercises.stagechange", prescription=left2.pk, reason="progressed"
+        )
+        progressed["fields"]["from_stage"] = stage(3).pk
+        return lines
+
+    tamper(clinical["path"], skip_a_stage)
+    refused(
+        clinical["path"],
+        rf"exercises\.stagechange {progressed['pk']} \(patient \w+, left side, progressed: "
+        r"stage 3 → stage 2, at .*\) does not match what the app records: it comes from stage 3, "
+        rf"where a progressed change of exercises\.prescription {left2.pk} .* comes from stage 1",
+    )
+
+
+def test_import_refuses_a_step_down_that_ends_no_prescription(clinical):
+    """Dressed up as a step down (which the gate lets through), a start would slip past the
+    gate; but a step ends the prescription it steps from, and none ends here."""
+    right = clinical["right"]
+    start = None
+
+    def fake_regress(lines):
+        nonlocal start
+        [start] = rows_of(lines, "exercises.stagechange", prescription=right.pk)
+        start["fields"].update(reason="regressed", from_stage=stage(2).pk)
+        return lines
+
+    tamper(clinical["path"], fake_regress)
+    refused(
+        clinical["path"],
+        rf"exercises\.stagechange {start['pk']} \(patient \w+, right side, regressed: stage 2 → "
+        r"stage 1, at .*\) does not match what the app records: no prescription of the right "
+        r"side at stage 2 ends at that moment",
+    )
+
+
+def test_import_refuses_a_clearance_note_that_fails_its_own_validation(clinical):
+    recorded = clinical["note"]
+
+    def operated_after_signing(lines):
+        fields = row_of(lines, "patients.clearancenote", recorded.pk)["fields"]
+        fields["procedure_on"] = (recorded.signed_on + DAY).isoformat()
+        return lines
+
+    tamper(clinical["path"], operated_after_signing)
+    refused(
+        clinical["path"],
+        rf"patients\.clearancenote {recorded.pk} \(patient {clinical['ines'].record_number}, "
+        r"signed .*\) fails the note's own validation: procedure_on: The procedure or injury "
+        r"cannot be after the sign-off",
+    )
+
+
+def test_import_refuses_a_set_logged_after_the_patients_discharge(clinical):
+    late = clinical["late"]
+
+    def discharged_before(lines):
+        for row in rows_of(lines, "patients.patient") + rows_of(
+            lines, "patients.historicalpatient"
+        ):
+            if row["fields"].get("id", row["pk"]) == clinical["maya"].pk:
+                row["fields"]["discharged_at"] = (T0 + 3 * DAY + HOUR).isoformat()
+        return lines
+
+    tamper(clinical["path"], discharged_before)
+    refused(
+        clinical["path"],
+        rf"exercises\.setlog {late.pk} .* was logged after the patient's discharge",
+    )
+
+
+def test_import_refuses_a_requirement_turned_off_without_a_note_that_ends_it(clinical):
+    """The reported hole, at this door: a history where Ines's requirement was simply unticked.
+    Only a "no further clearance needed" note ends it, and the file has none."""
+    ines = clinical["ines"]
+
+    def unticked(lines):
+        history = [
+            row
+            for row in rows_of(lines, "patients.historicalpatient")
+            if row["fields"]["id"] == ines.pk
+        ]
+        later = copy.deepcopy(history[-1])
+        later["pk"] = max(r["pk"] for r in rows_of(lines, "patients.historicalpatient")) + 1
+        later["fields"].update(
+            requires_clearance=False,
+            history_type="~",
+            history_date=(
+                dt.datetime.fromisoformat(history[-1]["fields"]["history_date"]) + HOUR
+            ).isoformat(),
+        )
+        lines.insert(lines.index(history[-1]) + 1, later)
+        row_of(lines, "patients.patient", ines.pk)["fields"]["requires_clearance"] = False
+        return lines
+
+    tamper(clinical["path"], unticked)
+    refused(
+        clinical["path"],
+        rf"patients\.patient {ines.pk} \(patient {ines.record_number}, history of .*\) turns "
+        r"the clearance requirement off without a clearance note that ends it",
+    )
+
+
+def test_a_genuine_export_including_an_ended_requirement_imports_cleanly(
+    tmp_path, therapist, patient, patient_requiring_clearance
+):
+    """Written through the services as they run, with the wall clock: Ines is cleared, starts at
+    stage 2, then the medical team ends her requirement ("no further clearance needed") and she
+    moves up with no clearance in force; Maya never needed any."""
+    ines = patient_requiring_clearance
+
+    def log_now(who: Patient, rx: Prescription, by: Any) -> None:
+        set_log(
+            patient=who,
+            prescription=rx,
+            reps=15,
+            pain=1,
+            performed_at=timezone.now(),
+            client_id=uuid.uuid4(),
+            by=by,
+            source=Source.CLINIC,
+        )
+
+    note(ines, by=therapist, document=scan())
+    rx = prescription_start(patient=ines, side="left", stage=stage(2), by=therapist)
+    log_now(ines, rx, therapist)
+    note(ines, by=therapist, decision=Decision.NOT_REQUIRED, review_on=None)
+    ines.refresh_from_db()
+    assert not ines.requires_clearance
+    rx = prescription_advance(prescription=rx, by=therapist)
+    log_now(ines, rx, therapist)
+    maya_rx = prescription_start(patient=patient, side="right", stage=stage(1), by=therapist)
+    log_now(patient, maya_rx, patient.user)
+    before = rows(ines.clinic_id)
+    path = export("riverside", tmp_path / "x.jsonl")
+    empty_database()
+    shutil.rmtree(backup.private_storage().location)
+
+    assert "Imported clinic 'riverside'" in import_(path)
+    assert rows(ines.clinic_id) == as_restored(before, {"thera", "maya"})
+    assert len(documents_on_disk()) == 1
+
+
+def test_import_refuses_a_live_row_that_drops_a_requirement_its_history_still_holds(clinical):
+    """Only the live row edited: the history says Ines still needs clearance, the row does not."""
+    ines = clinical["ines"]
+
+    def untick_live_row(lines):
+        row_of(lines, "patients.patient", ines.pk)["fields"]["requires_clearance"] = False
+        return lines
+
+    tamper(clinical["path"], untick_live_row)
+    refused(
+        clinical["path"],
+        rf"patients\.patient {ines.pk} \(patient {ines.record_number}\) does not require "
+        r"clearance, but its history's last row still does",
+    )
+
+
+@pytest.fixture
+def ended(tmp_path, therapist, patient_requiring_clearance) -> dict[str, Any]:
+    """Ines cleared today, then her requirement ended today ("no further clearance needed"),
+    exported and on its way to a new server."""
+    ines = patient_requiring_clearance
+    cleared = note(ines, by=therapist)
+    ending = note(ines, by=therapist, decision=Decision.NOT_REQUIRED, review_on=None)
+    path = export("riverside", tmp_path / "ended.jsonl")
+    empty_database()
+    shutil.rmtree(backup.private_storage().location)
+    return {"path": path, "ines": ines, "cleared": cleared, "ending": ending}
+
+
+def test_the_ended_fixture_imports_as_it_is(ended):
+    assert "Imported clinic 'riverside'" in import_(ended["path"])
+
+
+def test_import_refuses_an_ending_signed_before_a_note_recorded_earlier(ended):
+    """The service refuses to end a requirement on a sign-off older than a note already
+    recorded; an edited file must not do it either."""
+    ines, ending, cleared = ended["ines"], ended["ending"], ended["cleared"]
+    backdated = cleared.signed_on - 5 * DAY
+
+    def backdate(lines):
+        row_of(lines, "patients.clearancenote", ending.pk)["fields"]["signed_on"] = (
+            backdated.isoformat()
+        )
+        return lines
+
+    tamper(ended["path"], backdate)
+    refused(
+        ended["path"],
+        rf"patients\.clearancenote {ending.pk} \(patient {ines.record_number}, signed "
+        rf"{backdated}, recorded [^)]+\) ends the clearance requirement on a sign-off the app "
+        r"refuses: A note signed later \(",
+    )

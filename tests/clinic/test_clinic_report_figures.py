@@ -11,6 +11,7 @@ import pytest
 
 from clinic import clinic_report as figures
 from exercises.adherence import AdherenceBand
+from exercises.models import PainReview
 from exercises.services import (
     prescription_advance,
     prescription_regress,
@@ -140,7 +141,7 @@ def test_a_side_ready_for_longer_than_the_threshold_is_in_the_backlog(
     assert backlog.prescription == waiting
     assert backlog.ready_since == at(19)  # the first qualifying set, not the best
     assert backlog.days == 11
-    assert backlog.prescription.has_next_stage
+    assert backlog.next_stage.number == backlog.prescription.stage.number + 1
 
 
 def test_sets_that_do_not_meet_the_readiness_rule_do_not_start_the_wait(clinic, patient, therapist):
@@ -165,24 +166,72 @@ def test_the_backlog_threshold_is_the_reports_choice(clinic, patient):
 # -- pain --------------------------------------------------------------------------------------
 
 
+def painful(prescription, pain, performed_at, **extra):
+    # Reaching the clinic a minute after it was done, as a synced phone does.
+    return SetLogFactory(
+        prescription=prescription,
+        pain=pain,
+        performed_at=performed_at,
+        logged_at=performed_at + dt.timedelta(minutes=1),
+        **extra,
+    )
+
+
 def test_pain_counts_sets_above_5_and_the_patients_who_had_them(
     clinic, patient, other_patient, therapist
 ):
     rx = PrescriptionFactory(patient=patient, side="left", started_at=at(1))
     other = PrescriptionFactory(patient=other_patient, side="right", started_at=at(1))
-    SetLogFactory(prescription=rx, pain=6, performed_at=at(2))
-    SetLogFactory(prescription=rx, pain=8, performed_at=at(3))
-    SetLogFactory(prescription=rx, pain=5, performed_at=at(4))  # 5 is acceptable
-    SetLogFactory(prescription=other, pain=7, performed_at=at(28))
-    voided = SetLogFactory(prescription=other, pain=9, performed_at=at(29))
+    painful(rx, 6, at(2))
+    painful(rx, 8, at(3))
+    painful(rx, 5, at(4))  # 5 is acceptable
+    painful(other, 7, at(28))
+    voided = painful(other, 9, at(29))
     set_void(set_log=voided, by=therapist, reason="Wrong patient")
-    SetLogFactory(prescription=other, pain=9, performed_at=at(31, month=5))  # before the range
+    painful(other, 9, at(31, month=5))  # before the range
 
     result = figures.pain(scope(clinic))
 
     assert (result.sets, result.painful_sets, result.painful_patients) == (4, 3, 2)
-    # The alert rule looks back 7 days from now (30 June): only the other patient's set on the 28th.
-    assert [(p.patient, p.recent_max_pain) for p in result.open_alerts] == [(other_patient, 7)]
+    # Open alerts: every painful set no therapist has reviewed, whenever it was done (the one
+    # before the range too), worst first.
+    assert [
+        (a.patient, a.side, a.alert.highest_pain, a.alert.sets) for a in result.open_alerts
+    ] == [
+        (other_patient, "right", 9, 2),
+        (patient, "left", 8, 2),
+    ]
+
+
+def test_pain_counts_each_set_against_its_own_threshold(clinic, patient, therapist):
+    strict = PrescriptionFactory(
+        patient=patient, side="left", started_at=at(1), pain_alert_above=3, pain_ceiling=2
+    )
+    painful(strict, 4, at(2))
+    clinic.pain_alert_above = 6
+    clinic.save()
+    lenient = PrescriptionFactory(patient=patient, side="right", started_at=at(1))
+    painful(lenient, 6, at(3))  # the clinic's threshold is 6: not above it
+
+    result = figures.pain(scope(clinic))
+
+    assert (result.sets, result.painful_sets) == (2, 1)
+    assert [(a.side, a.alert.threshold) for a in result.open_alerts] == [("left", 3)]
+
+
+def test_a_reviewed_alert_is_not_open(clinic, patient, therapist):
+    rx = PrescriptionFactory(patient=patient, side="left", started_at=at(1))
+    painful(rx, 8, at(20))
+    PainReview.objects.create(
+        patient=patient,
+        side="left",
+        outcome="continued",
+        by=therapist,
+        at=at(21),
+        highest_pain=8,
+        painful_sets=1,
+    )
+    assert figures.pain(scope(clinic)).open_alerts == []
 
 
 # -- adherence ---------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from exercises.services import (
     set_log,
     set_void,
 )
-from patients.models import Role
+from patients.models import Decision, Role
 from tests.factories import MembershipFactory, PatientFactory, record_clearance, stage
 
 URL = "/dashboard/"
@@ -129,15 +129,15 @@ def test_it_shows_each_sides_stage_and_best_reps_at_that_stage_against_the_targe
     log(left, timezone.now() - 15 * DAY, reps=22, pain=1)  # at stage 1: not counted at stage 2
     left = prescription_advance(prescription=left, by=therapist, at=timezone.now() - 14 * DAY)
     log(left, timezone.now() - 10 * DAY, reps=12)
-    log(left, timezone.now() - 9 * DAY, reps=17, pain=4)
+    log(left, timezone.now() - 9 * DAY, reps=17, pain=4)  # above the pain ceiling: not counted
     voided = log(left, timezone.now() - 8 * DAY, reps=19)
     set_void(set_log=voided, by=therapist, reason="Entered for the wrong patient.")
 
     row = row_of(as_therapist.get(URL), patient)
 
-    assert row.startswith(f"Maya Lindqvist {patient.record_number} 2 17 / 20 ")
+    assert row.startswith(f"Maya Lindqvist {patient.record_number} 2 12 / 20 ")
     # The right side has no prescription: a dash for its stage, reps and week.
-    assert " 17 / 20 0 / 5 — no stage — — " in row
+    assert " 12 / 20 0 / 5 — no stage — — " in row
 
 
 def test_best_reps_use_the_prescriptions_own_readiness_target(as_therapist, patient, therapist):
@@ -211,23 +211,24 @@ def test_sessions_this_week_count_clinic_days_per_side_against_the_target(
     assert f" 1 10 / 20 {left_sessions} / 3 1 10 / 20 1 / 4 " in row
 
 
-def test_data_days_count_distinct_clinic_days_in_the_last_30_with_their_band(
+def test_data_days_count_distinct_clinic_days_in_todays_monitoring_window_with_their_band(
     as_therapist, clinic, patient, therapist
 ):
+    # Monitoring started 40 days ago: the second window started 10 days ago.
     left = start(patient, therapist, days_ago=40)
     right = start(patient, therapist, side="right", days_ago=40)
     today = today_in(clinic)
     log(left, local(clinic, today, 9))
     log(left, local(clinic, today - DAY, 9))
     log(right, local(clinic, today - DAY, 18))  # same day, other side: one data day
-    log(left, local(clinic, today - 29 * DAY))  # the first day of the window
-    log(left, local(clinic, today - 30 * DAY))  # outside it
+    log(left, local(clinic, today - 10 * DAY, 12))  # the first day of the window
+    log(left, local(clinic, today - 11 * DAY, 12))  # the previous window's last day
     voided = log(left, local(clinic, today - 3 * DAY))
     set_void(set_log=voided, by=therapist, reason="Duplicate entry.")
 
     row = row_of(as_therapist.get(URL), patient)
 
-    assert " 3 band 2–15 days " in row
+    assert " 3 day 11 of 30 band 2–15 days " in row
 
 
 @pytest.mark.parametrize(
@@ -236,12 +237,12 @@ def test_data_days_count_distinct_clinic_days_in_the_last_30_with_their_band(
 def test_data_days_are_banded_as_remote_monitoring_bands_them(
     as_therapist, clinic, patient, therapist, days, band
 ):
-    left = start(patient, therapist, days_ago=30)
+    left = start(patient, therapist, days_ago=29)  # today is the window's 30th day
     today = today_in(clinic)
     for n in range(days):
         log(left, local(clinic, today - n * DAY))
 
-    assert f" {days} band {band} " in row_of(as_therapist.get(URL), patient)
+    assert f" {days} day 30 of 30 band {band} " in row_of(as_therapist.get(URL), patient)
 
 
 def test_alerts_show_as_badges_with_their_message(as_therapist, clinic, therapist):
@@ -615,8 +616,8 @@ def test_a_therapist_in_two_clinics_sees_each_patients_days_in_their_own_clinics
     london_row, chicago_row = row_of(response, london), row_of(response, chicago)
     assert f"{london_day + DAY:%d %b %Y}".lstrip("0") in london_row
     assert f"{chicago_day + DAY:%d %b %Y}".lstrip("0") in chicago_row
-    assert " 2 band 2–15 days " in london_row
-    assert " 2 band 2–15 days " in chicago_row
+    assert " 2 day 21 of 30 band 2–15 days " in london_row
+    assert " 2 day 21 of 30 band 2–15 days " in chicago_row
     # Each row names its clinic when the therapist works in more than one.
     assert "Riverside Physio" in london_row
     assert "Hillcrest Rehab" in chicago_row
@@ -677,3 +678,67 @@ def test_the_dashboard_links_to_a_new_patient(client, therapist):
     client.force_login(therapist)
     response = client.get(reverse("dashboard"))
     assert reverse("patient-create").encode() in response.content
+
+
+# -- the thresholds in force and the clearance's precautions ------------------------------------
+
+
+def test_a_clinic_with_other_thresholds_shows_them(as_therapist, clinic, therapist):
+    clinic.progress_at_reps, clinic.pain_ceiling, clinic.pain_alert_above = 15, 2, 4
+    clinic.save()
+    sore = person(clinic, therapist, "Sor", "Ee")
+    log(start(sore, therapist), timezone.now() - HOUR, reps=9, pain=5)
+
+    row = row_of(as_therapist.get(URL), sore)
+
+    assert " — / 15 " in row  # 9 reps at pain 5 is above the ceiling of 2: no best set yet
+    assert "Pain above 4 · left" in row
+    assert "Pain 5/10 on the left side at stage 1" in row
+
+
+def test_ready_with_the_next_stage_ruled_out_says_why_on_the_dashboard(
+    as_therapist, clinic, therapist
+):
+    hip = needing_clearance(clinic, therapist, "Pos", "Terior")
+    today = today_in(clinic)
+    record_clearance(
+        hip,
+        by=therapist,
+        signed_on=today - 30 * DAY,
+        review_on=today + 60 * DAY,
+        decision=Decision.RESTRICTED,
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+    )
+    log(start(hip, therapist), timezone.now() - HOUR, reps=21, pain=0)
+
+    response = as_therapist.get(URL, {"alert": "ready"})
+
+    row = row_of(response, hip)
+    assert "Ready, next stage not allowed · left" in row
+    assert "Stage 2 turns the left hip inwards" in row
+
+
+def test_a_side_a_new_precaution_rules_out_is_flagged_and_filterable(
+    as_therapist, clinic, therapist
+):
+    hip = needing_clearance(clinic, therapist, "Pos", "Terior")
+    today = today_in(clinic)
+    record_clearance(hip, by=therapist, signed_on=today - 30 * DAY, review_on=today + 60 * DAY)
+    start(hip, therapist, number=2, days_ago=5)
+    record_clearance(
+        hip,
+        by=therapist,
+        signed_on=today,
+        review_on=today + 60 * DAY,
+        decision=Decision.RESTRICTED,
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+    )
+
+    response = as_therapist.get(URL, {"alert": "stage_not_allowed"})
+
+    assert names(response) == ["Pos Terior"]
+    row = row_of(response, hip)
+    assert "Stage not allowed by clearance · left" in row
+    assert "paused" in row

@@ -289,10 +289,13 @@ def test_a_ready_side_is_told_the_therapist_will_confirm(maya, plan):
     assert '<strong>20 reps</strong> <span class="target">· target 20</span>' in html
 
 
-def test_too_much_pain_is_not_ready_and_the_confirmation_says_stop(maya, plan):
+def test_too_much_pain_is_not_ready_and_answers_with_a_warning_not_a_receipt(maya, plan):
     response = maya.post(LOG, form_data(plan, reps="20", pain="6"), **HTMX)
     html = response.content.decode()
-    assert "stop this exercise and tell your therapist" in html
+    assert 'class="notice stop" role="alert"' in html
+    assert "Stop this exercise for today" in html
+    assert "Stop this exercise now and rest." in html
+    assert "Saved:" not in html
     assert "Ready for the next stage" not in html
 
 
@@ -398,3 +401,134 @@ def test_the_page_runs_the_same_queries_for_few_and_many_sets(maya, patient, pla
     services.prescription_advance(prescription=right, by=therapist)
     many = _queries_for(maya)
     assert few == many
+
+
+# -- pain as a warning, the key and the goal from the thresholds in force ------------------------
+
+
+def test_without_javascript_a_painful_set_shows_the_warning_on_its_side_after_the_redirect(
+    maya, plan, clinic
+):
+    clinic.phone = "020 7946 0000"
+    clinic.save()
+    response = maya.post(LOG, form_data(plan, reps="8", pain="7"))
+    assert response.status_code == 302
+    stored = plan.set_logs.get()
+    assert response.url == f"{ME}?set={stored.pk}#side-left"
+    html = maya.get(response.url).content.decode()
+    assert "Stop this exercise for today" in html
+    assert "Pain 7/10 is more than this exercise should cause" in html
+    assert 'href="tel:02079460000"' in html
+    assert "Call Riverside Physio: 020 7946 0000" in html
+    # A reload shows it again; the plain page does not.
+    assert "Stop this exercise for today" in maya.get(response.url).content.decode()
+    assert "Stop this exercise for today" not in maya.get(ME).content.decode()
+
+
+def test_another_patients_set_id_shows_no_warning(maya, plan, other_patient, therapist):
+    theirs = services.prescription_start(
+        patient=other_patient, side="left", stage=stage(1), by=therapist
+    )
+    logged = services.set_log(
+        patient=other_patient,
+        prescription=theirs,
+        reps=5,
+        pain=9,
+        performed_at=timezone.now(),
+        client_id=uuid.uuid4(),
+        by=therapist,
+        source="clinic",
+    ).set_log
+    html = maya.get(f"{ME}?set={logged.pk}").content.decode()
+    assert "Stop this exercise" not in html
+
+
+def test_a_set_within_the_threshold_is_a_calm_receipt(maya, plan):
+    html = maya.post(LOG, form_data(plan, reps="12", pain="5"), **HTMX).content.decode()
+    assert "Saved: 12 reps, pain 5/10" in html
+    assert "Stop this exercise" not in html
+
+
+def test_a_clinic_that_alerts_above_4_warns_at_5_and_its_key_says_so(maya, plan, clinic):
+    clinic.pain_ceiling, clinic.pain_alert_above = 2, 4
+    clinic.save()
+    page = maya.get(ME).content.decode()
+    key = re.search(r'<ul class="scale-key"[^>]*>(.*?)</ul>', page, re.S)[1]
+    assert re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", key)).strip() == (
+        "0 no pain 1–2 mild: fine 3–4 moderate: acceptable 5+ too much: stop and tell your "
+        "therapist"
+    )
+    assert (
+        '<label class="pain-too_much">\n            <input type="radio" name="left-pain" value="5"'
+        in page
+    )
+    html = maya.post(LOG, form_data(plan, reps="9", pain="5"), **HTMX).content.decode()
+    assert "Stop this exercise for today" in html
+
+
+def test_the_default_key_follows_the_pain_monitoring_model(maya, plan):
+    page = maya.get(ME).content.decode()
+    key = re.search(r'<ul class="scale-key"[^>]*>(.*?)</ul>', page, re.S)[1]
+    assert re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", key)).strip() == (
+        "0 no pain 1–3 mild: fine 4–5 moderate: acceptable 6+ too much: stop and tell your "
+        "therapist"
+    )
+
+
+def test_the_dose_and_the_readiness_goal_read_as_one_instruction(maya, plan):
+    page = re.sub(r"\s+", " ", maya.get(ME).content.decode())
+    assert "3 sets × 12 reps" in page
+    assert (
+        "In your last set of the day, do as many reps as you can with good form, up to 20. "
+        "<strong>20 reps in one set, with pain at 3 or less, shows you are ready for the next "
+        "stage</strong> (your therapist confirms)." in page
+    )
+    assert "Aim for 12; in your last set, as many as you can with good form, up to 20." in page
+    assert "Aim for 12. 20 reps in one set means you are ready" not in page
+
+
+def test_ready_with_the_next_stage_ruled_out_tells_the_patient_plainly(
+    client, patient_requiring_clearance, therapist
+):
+    from tests.factories import UserFactory, record_clearance
+
+    patient = patient_requiring_clearance
+    patient.user = UserFactory(username="ines")
+    patient.save()
+    today = timezone.localdate()
+    record_clearance(
+        patient,
+        by=therapist,
+        signed_on=today - dt.timedelta(days=20),
+        review_on=today + dt.timedelta(days=60),
+        decision="restricted",
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+        today=today - dt.timedelta(days=20),
+    )
+    rx = services.prescription_start(
+        patient=patient,
+        side="left",
+        stage=stage(1),
+        by=therapist,
+        at=timezone.now() - dt.timedelta(days=3),
+    )
+    services.set_log(
+        patient=patient,
+        prescription=rx,
+        reps=20,
+        pain=1,
+        performed_at=timezone.now(),
+        client_id=uuid.uuid4(),
+        by=patient.user,
+        source="web",
+    )
+    client.force_login(patient.user)
+    page = client.get(ME).content.decode()
+    assert "Well done: you did 20 reps." in page
+    assert "does not allow the next stage yet" in page
+    assert "Ready for the next stage" not in page
+
+
+def test_the_instructions_link_to_the_sources(maya, plan):
+    assert f'href="{reverse("sources")}">Sources</a>' in maya.get(ME).content.decode()

@@ -288,7 +288,9 @@ def test_starting_a_gated_patient_shows_the_gate_and_writes_nothing(
     assert response.status_code == 200
     assert "needs medical clearance (pelvic fracture) before stage 1" in page
     assert "no clearance note signed on or before" in page
-    assert 'name="start-left-target_reps" value="14"' in page  # the input is kept
+    # No form that could only be refused again: the card says why no stage can start.
+    assert 'name="start-left-target_reps"' not in page
+    assert "No stage can start yet:" in page
     assert not Prescription.objects.filter(patient=patient).exists()
     assert not StageChange.objects.filter(patient=patient).exists()
 
@@ -736,9 +738,11 @@ def test_the_chart_has_a_point_per_set_and_marks_stage_steps_and_pain():
     tz = zoneinfo.ZoneInfo("Europe/London")
     base = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
     sets = [
-        ChartSet(base + dt.timedelta(days=1), 10, 1, 1),
-        ChartSet(base + dt.timedelta(days=2), 21, 2, 1),
-        ChartSet(base + dt.timedelta(days=4), 12, 7, 2),
+        ChartSet(base + dt.timedelta(days=1), 10, 1, 1, 5),
+        ChartSet(base + dt.timedelta(days=2), 21, 2, 1, 5),
+        ChartSet(base + dt.timedelta(days=4), 12, 7, 2, 5),
+        # 5/10 under a prescription that alerts above 4: a painful set too.
+        ChartSet(base + dt.timedelta(days=4, hours=2), 9, 5, 2, 4),
     ]
     steps = [ChartStep(base, None, 1), ChartStep(base + dt.timedelta(days=3), 1, 2)]
     chart = progression_chart(
@@ -752,15 +756,15 @@ def test_the_chart_has_a_point_per_set_and_marks_stage_steps_and_pain():
         element_id="chart-left",
     )
     svg = str(chart.svg)
-    assert svg.count('class="point') == 3
-    assert svg.count('class="point pain"') == 1
+    assert svg.count('class="point') == 4
+    assert svg.count('class="point pain"') == 2
     assert svg.count('<g class="step">') == 2
     assert ">Stage 1<" in svg and ">↑ Stage 2<" in svg
     assert 'aria-labelledby="chart-left-title chart-left-desc"' in svg
     assert '<title id="chart-left-title">Left side: reps per set' in svg
-    assert "3 sets, 10 to 21 reps (ready at 20)" in chart.description
+    assert "4 sets, 9 to 21 reps (ready at 20)" in chart.description
     assert "Stage 2 on 05 Mar" in chart.description
-    assert "1 set with pain above 5/10 (highest 7/10" in chart.description
+    assert "2 sets above their pain alert threshold (highest 7/10" in chart.description
     assert "ready at 20" in svg
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from clinic.patient_report import days_text
 from exercises.models import SetLog
 from exercises.services import (
+    patient_discharge,
     prescription_advance,
     prescription_regress,
     prescription_start,
@@ -248,11 +249,30 @@ def test_windows_with_15_and_16_data_days_fall_in_different_bands(client, therap
     assert [r[:6] for r in rows[1:]] == [
         [str(first), str(first + 29 * day), "30", "15", "2–15 days", "complete"],
         [str(first + 30 * day), str(first + 59 * day), "30", "16", "16–30 days", "complete"],
-        [str(first + 60 * day), str(today()), "6", "1", "<2 days", "in progress"],
+        [str(first + 60 * day), str(today()), "6", "1", "<2 days", "in progress (so far)"],
     ]
     assert rows[1][6] == days_text([first + i * day for i in range(15)])
     html = section(page(client, patient), "adherence", "clearance")
     assert "2–15 days" in html and "16–30 days" in html
+
+
+def test_a_discharged_patients_windows_end_at_discharge(client, therapist, patient):
+    """Monitoring ends at discharge (docs/reports.md): no "<2 days" windows after it, up to today."""
+    first = today() - dt.timedelta(days=100)
+    rx = start(patient, therapist, on=first)
+    for offset in (1, 2, 31, 40):
+        log(rx, local(first + dt.timedelta(days=offset), 10))
+    discharge_day = first + dt.timedelta(days=45)
+    patient_discharge(patient=patient, by=therapist, at=local(discharge_day, 16))
+    client.force_login(therapist)
+
+    rows = download(client, patient, "windows")
+
+    day = dt.timedelta(days=1)
+    assert [r[:6] for r in rows[1:]] == [
+        [str(first), str(first + 29 * day), "30", "2", "2–15 days", "complete"],
+        [str(first + 30 * day), str(discharge_day), "16", "2", "2–15 days", "ended at discharge"],
+    ]
 
 
 def test_the_stage_summary_counts_valid_sets_only_and_lists_voided_ones(
@@ -277,10 +297,10 @@ def test_the_stage_summary_counts_valid_sets_only_and_lists_voided_ones(
     assert rows[0][3:] == [
         "Valid sets",
         "Days with a set",
-        "Best reps",
+        "Best reps within the pain ceiling",
         "Mean reps",
         "Highest pain",
-        "Sets with pain above 5",
+        "Sets above the pain alert threshold",
         "First day",
         "Last day",
         "Voided sets (not counted)",
@@ -381,18 +401,69 @@ def test_the_clearance_notes_are_all_listed_newest_first_with_the_one_in_effect(
     client.force_login(therapist)
     rows = download(client, patient, "clearance-notes")
     assert [r[0] for r in rows[1:]] == [str(newer.signed_on), str(older.signed_on)]
-    assert rows[1][1] == "Cleared" and rows[1][11] == "in effect"
-    assert rows[2][1:5] == [
+    column = {name: i for i, name in enumerate(rows[0])}
+    assert rows[1][1] == "Cleared" and rows[1][column["Today"]] == "in effect"
+    assert [rows[2][column[name]] for name in ("Decision", "Procedure or injury")] == [
         "Cleared with restrictions",
         "Pelvic fracture, conservatively managed",
-        "No stage 3 before the 12-week X-ray.",
-        "2",
     ]
-    assert rows[2][6:8] == ["Dr. Ada Osei", "MD, orthopaedics"]
-    assert rows[2][9] == "thera" and rows[2][11] == "superseded"
+    assert rows[2][column["Other restrictions"]] == "No stage 3 before the 12-week X-ray."
+    assert rows[2][column["Highest stage allowed"]] == "2"
+    assert rows[2][column["Signed by"]] == "Dr. Ada Osei"
+    assert rows[2][column["Credentials"]] == "MD, orthopaedics"
+    assert rows[2][column["Recorded by"]] == "thera"
+    assert rows[2][column["Today"]] == "superseded"
     html = section(page(client, patient), "clearance", "sets")
     assert html.index("in effect") < html.index("superseded")
     assert "No stage 3 before the 12-week X-ray." in html
+
+
+def test_a_note_with_precautions_and_one_that_ends_the_requirement_read_as_written(
+    client, therapist, patient_requiring_clearance
+):
+    patient = patient_requiring_clearance
+    record_clearance(
+        patient,
+        by=therapist,
+        signed_on=today() - dt.timedelta(days=30),
+        review_on=today() + dt.timedelta(days=60),
+        decision=Decision.RESTRICTED,
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+        procedure_on=today() - dt.timedelta(days=40),
+    )
+    record_clearance(
+        patient,
+        by=therapist,
+        signed_on=today() - dt.timedelta(days=1),
+        review_on=None,
+        decision=Decision.NOT_REQUIRED,
+    )
+    client.force_login(therapist)
+    rows = download(client, patient, "clearance-notes")
+    column = {name: i for i, name in enumerate(rows[0])}
+    ended, restricted = rows[1], rows[2]
+    assert ended[column["Decision"]] == "No further clearance needed"
+    assert ended[column["Review on"]] == ""
+    assert ended[column["Highest stage allowed"]] == "no limit (clearance no longer needed)"
+    assert restricted[column["Movement precautions"]] == (
+        "No hip internal rotation past neutral (left hip)"
+    )
+    assert restricted[column["Procedure or injury on"]] == str(today() - dt.timedelta(days=40))
+    html = section(page(client, patient), "clearance", "sets")
+    assert "No hip internal rotation past neutral (left hip)" in html
+    assert "review \n" not in html and "· review  ·" not in html
+
+
+def test_the_page_marks_painful_sets_by_their_own_threshold(client, therapist, patient):
+    first = today() - dt.timedelta(days=5)
+    rx = start(patient, therapist, on=first, pain_alert_above=6, pain_ceiling=2)
+    log(rx, local(first + dt.timedelta(days=1), 10), pain=6)  # not above this side's 6
+    log(rx, local(first + dt.timedelta(days=2), 10), pain=7)
+    client.force_login(therapist)
+    html = page(client, patient)
+    assert html.count("(above the alert threshold)") == 1
+    assert "Above the alert threshold" in html
 
 
 # -- CSV ------------------------------------------------------------------------------------------

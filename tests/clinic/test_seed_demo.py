@@ -203,6 +203,36 @@ class TestTheDefaultDemo:
             AlertKind.NO_LOGS,
         }
 
+    def test_a_posterior_hip_replacement_patient_is_held_at_stage_1_and_the_screens_say_why(
+        self, demo, client
+    ):
+        [hip] = Patient.objects.filter(
+            clearance_reason="posterior-approach total hip replacement"
+        ).select_related("clinic")
+        note = hip.clearance_notes.get()
+        assert note.no_internal_rotation and note.no_flexion_past_90
+        assert note.operated_side == hip.affected_side
+        [rx] = hip.prescriptions.active()
+        assert rx.stage.number == 1
+        assert not StageChange.objects.filter(patient=hip, reason=ChangeReason.PROGRESSED).exists()
+        [ready] = [a for a in alerts_for([hip])[hip.pk] if a.kind == AlertKind.READY]
+        assert ready.next_stage_blocked and "turns the" in ready.next_stage_blocked
+
+        therapist = hip.primary_therapist
+        client.force_login(therapist)
+        dashboard = client.get("/dashboard/", {"q": hip.record_number}).content.decode()
+        assert "Ready, next stage not allowed" in dashboard
+        assert "Stage 2 turns the" in dashboard
+        page = client.get(f"/patients/{hip.pk}/").content.decode()
+        assert "Stage 2 is not allowed:" in page
+        assert "(no hip internal rotation past neutral)" in page
+
+    def test_painful_sets_are_reviewed_by_the_therapist_except_this_weeks(self, demo):
+        from exercises.models import PainReview
+
+        assert PainReview.objects.filter(by__isnull=False).exists()
+        assert not PainReview.objects.filter(outcome="closed_earlier").exists()
+
     def test_most_patients_have_no_alert_or_one_or_two(self, demo):
         alerts = alerts_for(demo_patients())
 

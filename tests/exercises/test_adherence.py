@@ -9,9 +9,12 @@ import pytest
 
 from exercises.adherence import (
     AdherenceBand,
+    WindowStatus,
     band,
+    current_window,
     logged_days,
     monitoring_windows,
+    patient_windows,
     rolling_window,
     sessions_this_week,
     week_of,
@@ -141,53 +144,124 @@ def test_the_rolling_window_covers_exactly_the_30_days_ending_today(prescription
     log(prescription, at(TODAY, 7))  # today: inside
     window = rolling_window(prescription.patient, TODAY)
     assert (window.first, window.last) == (first, TODAY)
-    assert window.complete
     assert window.days == (first, TODAY)
     assert window.data_days == 2
     assert window.band == AdherenceBand.DAYS_2_15
 
 
-def test_monitoring_windows_are_consecutive_30_day_windows(patient, therapist):
-    begin = dt.date(2026, 1, 1)
-    prescription = start(patient, therapist, at=at(begin, 0, 0))
-    # 15 data days in the first window, 16 in the second, 1 in the partial third.
-    for i in range(15):
-        log(prescription, at(begin + i * DAY))
-    for i in range(16):
-        log(prescription, at(begin + (30 + i) * DAY))
-    log(prescription, at(begin + 60 * DAY))
+# -- monitoring windows: one rule ------------------------------------------------------------------
 
-    windows = monitoring_windows(patient, begin, begin + 65 * DAY)
-    assert [(w.first, w.last) for w in windows] == [
-        (begin, begin + 29 * DAY),
-        (begin + 30 * DAY, begin + 59 * DAY),
-        (begin + 60 * DAY, begin + 65 * DAY),
+BEGIN = dt.date(2026, 1, 1)
+
+
+def windows(days=(), *, until, today=None, discharged_on=None, from_day=None):
+    return monitoring_windows(
+        start=BEGIN,
+        days=days,
+        until=until,
+        today=today or until,
+        discharged_on=discharged_on,
+        from_day=from_day,
+    )
+
+
+def test_monitoring_windows_are_consecutive_30_day_windows():
+    # 15 data days in the first window, 16 in the second, 1 in the partial third.
+    days = [BEGIN + i * DAY for i in range(15)]
+    days += [BEGIN + (30 + i) * DAY for i in range(16)]
+    days += [BEGIN + 60 * DAY]
+    found = windows(days, until=BEGIN + 65 * DAY)
+    assert [(w.first, w.last, w.until) for w in found] == [
+        (BEGIN, BEGIN + 29 * DAY, BEGIN + 29 * DAY),
+        (BEGIN + 30 * DAY, BEGIN + 59 * DAY, BEGIN + 59 * DAY),
+        (BEGIN + 60 * DAY, BEGIN + 89 * DAY, BEGIN + 65 * DAY),
     ]
-    assert [w.data_days for w in windows] == [15, 16, 1]
-    assert [w.band for w in windows] == [
+    assert [w.data_days for w in found] == [15, 16, 1]
+    assert [w.band for w in found] == [
         AdherenceBand.DAYS_2_15,
         AdherenceBand.DAYS_16_30,
         AdherenceBand.UNDER_2,
     ]
-    assert [w.complete for w in windows] == [True, True, False]
+    assert [w.status for w in found] == [
+        WindowStatus.COMPLETE,
+        WindowStatus.COMPLETE,
+        WindowStatus.IN_PROGRESS,
+    ]
+    assert [w.number for w in found] == [1, 2, 3]
+    assert found[2].length == 6
 
 
-def test_monitoring_windows_split_at_day_30_exactly(patient, therapist):
-    begin = dt.date(2026, 1, 1)
-    prescription = start(patient, therapist, at=at(begin, 0, 0))
-    log(prescription, at(begin + 29 * DAY, 23, 0))  # the last day of the first window
-    log(prescription, at(begin + 30 * DAY, 0, 30))  # the first day of the second
-    windows = monitoring_windows(patient, begin, begin + 40 * DAY)
-    assert [w.days for w in windows] == [(begin + 29 * DAY,), (begin + 30 * DAY,)]
+def test_monitoring_windows_split_at_day_30_exactly():
+    found = windows([BEGIN + 29 * DAY, BEGIN + 30 * DAY], until=BEGIN + 40 * DAY)
+    assert [w.days for w in found] == [(BEGIN + 29 * DAY,), (BEGIN + 30 * DAY,)]
 
 
-def test_no_monitoring_windows_before_monitoring_starts(patient):
-    assert monitoring_windows(patient, TODAY + DAY, TODAY) == []
+def test_no_monitoring_windows_before_monitoring_starts():
+    assert windows(until=BEGIN - DAY) == []
 
 
-def test_monitoring_that_started_today_has_one_partial_window(patient):
-    [window] = monitoring_windows(patient, TODAY, TODAY)
-    assert (window.first, window.last, window.complete) == (TODAY, TODAY, False)
+def test_monitoring_that_started_today_has_one_partial_window():
+    [window] = windows(until=BEGIN)
+    assert (window.first, window.until, window.status) == (BEGIN, BEGIN, WindowStatus.IN_PROGRESS)
+    assert not window.complete and not window.ended
+
+
+def test_discharge_ends_monitoring_within_its_window():
+    days = [BEGIN + 31 * DAY, BEGIN + 40 * DAY, BEGIN + 50 * DAY]
+    found = windows(days, until=BEGIN + 120 * DAY, discharged_on=BEGIN + 45 * DAY)
+    assert [w.number for w in found] == [1, 2]  # nothing after the discharge
+    last = found[-1]
+    assert (last.until, last.status, last.data_days) == (
+        BEGIN + 45 * DAY,
+        WindowStatus.DISCHARGED,
+        2,
+    )
+    assert last.ended and last.status.label == "ended at discharge"
+
+
+def test_a_discharge_on_a_windows_last_day_completes_it():
+    found = windows(until=BEGIN + 80 * DAY, discharged_on=BEGIN + 29 * DAY)
+    assert [w.status for w in found] == [WindowStatus.COMPLETE]
+
+
+def test_a_period_ending_in_the_past_cuts_its_window():
+    [*_, last] = windows(until=BEGIN + 40 * DAY, today=BEGIN + 100 * DAY)
+    assert (last.status, last.status.label) == (WindowStatus.CUT, "cut at the end of the period")
+
+
+def test_from_day_leaves_out_windows_that_ended_before_it():
+    found = windows(until=BEGIN + 100 * DAY, from_day=BEGIN + 65 * DAY)
+    assert [w.number for w in found] == [3, 4]
+
+
+def test_a_discharge_before_the_period_leaves_no_window():
+    assert (
+        windows(until=BEGIN + 100 * DAY, discharged_on=BEGIN + 10 * DAY, from_day=BEGIN + 40 * DAY)
+        == []
+    )
+
+
+def test_the_current_window_is_none_after_discharge():
+    assert (
+        current_window(start=BEGIN, days=(), today=BEGIN + 40 * DAY, discharged_on=BEGIN + 39 * DAY)
+        is None
+    )
+    window = current_window(
+        start=BEGIN, days=[BEGIN + 35 * DAY], today=BEGIN + 40 * DAY, discharged_on=None
+    )
+    assert (window.number, window.data_days, window.length) == (2, 1, 11)
+
+
+def test_a_patients_windows_are_read_from_their_sets_and_discharge(patient, therapist):
+    rx = start(patient, therapist, at=at(BEGIN, 9, 0))
+    log(rx, at(BEGIN + 33 * DAY, 23, 30))  # late evening in London is still that day
+    patient.discharged_at = at(BEGIN + 40 * DAY, 12)
+    patient.save()
+    found = patient_windows(patient, today=BEGIN + 90 * DAY)
+    assert [(w.number, w.status, w.data_days) for w in found] == [
+        (1, WindowStatus.COMPLETE, 0),
+        (2, WindowStatus.DISCHARGED, 1),
+    ]
 
 
 # -- sessions per week -----------------------------------------------------------------------

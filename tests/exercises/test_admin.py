@@ -217,7 +217,7 @@ def test_admin_refuses_a_gated_prescription(admin_client, gated_patient):
     response = admin_client.post(url("prescription", "add"), start_post_data(gated_patient))
 
     assert response.status_code == 200
-    gate = clearance_problem(gated_patient, 1, today_in(gated_patient.clinic))
+    gate = clearance_problem(gated_patient, stage(1), "left", today_in(gated_patient.clinic))
     assert gate is not None
     assert form_errors(response)["__all__"] == [gate]
     assert gate in response.content.decode().replace("&#x27;", "'")
@@ -326,7 +326,7 @@ def test_advance_respects_the_clearance_gate_and_shows_why(
 
     response = run_action(admin_client, "advance", held)
 
-    gate = clearance_problem(gated_patient, 2, today_in(gated_patient.clinic))
+    gate = clearance_problem(gated_patient, stage(2), "left", today_in(gated_patient.clinic))
     assert messages_of(response) == [f"Ines Duarte, left side (stage 1): {gate}"]
     assert "allows up to stage 1, not stage 2" in gate
     (message,) = response.context["messages"]

@@ -1,4 +1,5 @@
-"""Alerts (DESIGN §4): pain above 5, no logs for 7 days, clearance, ready to progress."""
+"""Alerts (DESIGN §4): pain above the threshold until reviewed, no logs for 7 days, clearance,
+ready to progress, with the clinic's and the prescription's own thresholds."""
 
 import datetime as dt
 import uuid
@@ -8,9 +9,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from exercises.models import Source
+from exercises.models import PainOutcome, Source
 from exercises.progression import Alert, AlertKind, alerts_for, patient_alerts
 from exercises.services import (
+    pain_review_record,
     prescription_advance,
     prescription_regress,
     prescription_start,
@@ -73,31 +75,23 @@ def test_a_patient_with_no_prescription_and_no_clearance_need_has_no_alerts(pati
 # -- pain ------------------------------------------------------------------------------------
 
 
-def test_pain_above_5_in_the_last_7_days_raises_a_pain_alert(prescription):
+def test_pain_above_5_raises_a_pain_alert_that_asks_for_a_review(prescription):
     log(prescription, pain=6)
     alert = only(prescription.patient, AlertKind.PAIN)
     assert alert.side == "left"
-    assert "Pain 6/10 on the left side at stage 1 on 14 Jan" in alert.message
+    assert alert.message == (
+        "Pain 6/10 on the left side at stage 1 on 14 Jan. Review it: regress one stage, "
+        "continue, or refer to the doctor."
+    )
     assert alert.label == "Pain above 5"
 
 
-def test_the_pain_alert_reports_the_worst_recent_pain(prescription):
+def test_the_pain_alert_reports_the_worst_pain_and_how_many_sets_wait(prescription):
     log(prescription, pain=9, performed_at=NOW - 3 * DAY)
     log(prescription, pain=7, performed_at=NOW - HOUR)
-    assert "Pain 9/10" in only(prescription.patient, AlertKind.PAIN).message
-
-
-def test_pain_above_5_above_stage_1_suggests_regressing_one_stage(patient, therapist):
-    second = start(patient, therapist, number=2)
-    log(second, pain=7)
-    assert "consider regressing one stage" in only(patient, AlertKind.PAIN).message
-
-
-def test_pain_above_5_at_stage_1_suggests_reviewing_the_exercise(prescription):
-    log(prescription, pain=7)
     message = only(prescription.patient, AlertKind.PAIN).message
-    assert "review the exercise" in message
-    assert "regressing" not in message
+    assert "Pain 9/10" in message
+    assert "2 sets above 5 not yet reviewed" in message
 
 
 def test_pain_5_raises_no_pain_alert(prescription):
@@ -105,14 +99,43 @@ def test_pain_5_raises_no_pain_alert(prescription):
     assert AlertKind.PAIN not in kinds(prescription.patient)
 
 
-def test_pain_6_eight_days_ago_raises_no_pain_alert(prescription):
+def test_an_unreviewed_pain_alert_stays_open_after_a_week(prescription):
     log(prescription, pain=6, performed_at=NOW - 8 * DAY)
     log(prescription, pain=1, performed_at=NOW - HOUR)
+    assert AlertKind.PAIN in kinds(prescription.patient)
+    assert AlertKind.PAIN in kinds(prescription.patient, now=NOW + 60 * DAY)
+
+
+def test_a_painful_set_synced_more_than_the_look_back_after_it_was_done_opens_no_alert(
+    prescription,
+):
+    # Done offline 8 days before it reached the clinic: listed and flagged, not rung.
+    set_log(
+        patient=prescription.patient,
+        prescription=prescription,
+        reps=10,
+        pain=8,
+        performed_at=NOW - 9 * DAY,
+        client_id=uuid.uuid4(),
+        by=prescription.prescribed_by,
+        source=Source.APP,
+        now=NOW - DAY,
+    )
     assert AlertKind.PAIN not in kinds(prescription.patient)
 
 
-def test_pain_6_just_under_seven_days_ago_still_raises_a_pain_alert(prescription):
-    log(prescription, pain=6, performed_at=NOW - 7 * DAY + HOUR)
+def test_a_painful_set_synced_within_the_look_back_opens_an_alert(prescription):
+    set_log(
+        patient=prescription.patient,
+        prescription=prescription,
+        reps=10,
+        pain=8,
+        performed_at=NOW - 7 * DAY,
+        client_id=uuid.uuid4(),
+        by=prescription.prescribed_by,
+        source=Source.APP,
+        now=NOW - DAY,
+    )
     assert AlertKind.PAIN in kinds(prescription.patient)
 
 
@@ -122,11 +145,40 @@ def test_a_voided_painful_set_raises_no_pain_alert(prescription, therapist):
     assert AlertKind.PAIN not in kinds(prescription.patient)
 
 
-def test_regressing_after_pain_clears_the_pain_alert(patient, therapist):
+def test_a_stage_change_does_not_close_the_pain_alert(patient, therapist):
     second = start(patient, therapist, number=2)
     log(second, pain=7, performed_at=NOW - 2 * HOUR)
-    prescription_regress(prescription=second, by=therapist, at=NOW - HOUR)
+    first = prescription_regress(prescription=second, by=therapist, at=NOW - HOUR)
+    assert AlertKind.PAIN in kinds(patient)
+    prescription_advance(prescription=first, by=therapist, at=NOW - HOUR / 2)
+    assert only(patient, AlertKind.PAIN).side == "left"
+
+
+def test_a_review_closes_the_pain_alert_until_the_next_painful_set(patient, therapist):
+    second = start(patient, therapist, number=2)
+    log(second, pain=7, performed_at=NOW - 2 * DAY)
+    pain_review_record(
+        patient=patient, side="left", outcome=PainOutcome.CONTINUED, by=therapist, at=NOW - DAY
+    )
     assert AlertKind.PAIN not in kinds(patient)
+    log(second, pain=8, performed_at=NOW - HOUR)
+    assert "Pain 8/10" in only(patient, AlertKind.PAIN).message
+
+
+def test_a_clinic_that_alerts_above_4_alerts_at_5(prescription):
+    clinic = prescription.patient.clinic
+    clinic.pain_ceiling, clinic.pain_alert_above = 2, 4
+    clinic.save()
+    log(prescription, pain=5)
+    assert only(prescription.patient, AlertKind.PAIN).label == "Pain above 4"
+
+
+def test_a_prescription_may_set_its_own_alert_threshold(patient, therapist):
+    tolerant = start(patient, therapist, pain_alert_above=6)
+    log(tolerant, pain=6)
+    assert AlertKind.PAIN not in kinds(patient)
+    log(tolerant, pain=7)
+    assert only(patient, AlertKind.PAIN).label == "Pain above 6"
 
 
 # -- no logs ---------------------------------------------------------------------------------
@@ -249,7 +301,7 @@ def test_clearance_alerts_follow_the_clinics_day(other_clinic, outsider):
     assert AlertKind.CLEARANCE_REVIEW_DUE in kinds(patient, evening)
 
 
-def test_a_side_above_the_stage_allowed_raises_clearance_missing_for_that_side(fracture, therapist):
+def test_a_side_above_the_stage_allowed_raises_stage_not_allowed_for_that_side(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY + 60 * DAY)
     start(fracture, therapist, side="left", number=2, at=NOW - 30 * DAY)
     start(fracture, therapist, side="right", number=3, at=NOW - 2 * DAY)
@@ -262,9 +314,10 @@ def test_a_side_above_the_stage_allowed_raises_clearance_missing_for_that_side(f
         max_stage=2,
     )
 
-    alert = only(fracture, AlertKind.CLEARANCE_MISSING)
+    alert = only(fracture, AlertKind.STAGE_NOT_ALLOWED)
     assert alert.side == "right"
     assert "allows up to stage 2, not stage 3" in alert.message
+    assert AlertKind.CLEARANCE_MISSING not in kinds(fracture)
     # The right side is paused, so its recent start does not count for "no logs": the left side
     # has been silent since its start 30 days ago.
     assert "since the plan started 30 days ago" in only(fracture, AlertKind.NO_LOGS).message
@@ -306,8 +359,11 @@ def test_alerts_are_listed_most_urgent_first(patient, therapist):
     start(patient, therapist, side="right", number=1, at=NOW - 10 * DAY)
     log(left, reps=20, pain=0, performed_at=NOW - 9 * DAY)
     log(left, reps=8, pain=7, performed_at=NOW - 8 * DAY)
-    assert kinds(patient, NOW - 2 * DAY) == [AlertKind.PAIN, AlertKind.READY]
-    assert kinds(patient, NOW) == [AlertKind.NO_LOGS, AlertKind.READY]
+    # The painful set after the ready one withdrew readiness.
+    assert kinds(patient, NOW - 2 * DAY) == [AlertKind.PAIN]
+    assert kinds(patient, NOW) == [AlertKind.PAIN, AlertKind.NO_LOGS]
+    log(left, reps=21, pain=1, performed_at=NOW - HOUR)
+    assert kinds(patient, NOW) == [AlertKind.PAIN, AlertKind.READY]
 
 
 def test_alerts_for_keeps_each_patients_alerts_apart(prescription, other_patient, therapist):
@@ -359,11 +415,12 @@ def test_alerts_for_a_caseload_take_the_same_queries_for_3_or_12_patients(clinic
             result = alerts_for(caseload, now=NOW)
         assert len(result) == n
         counts.append(len(queries))
-    # Seen: 3 (active prescriptions with their state, clearance notes, last logs).
-    assert counts == [3, 3]
+    # Seen: 5 (active prescriptions with their state, the ladder's stages, clearance notes, last
+    # logs, open pain alerts).
+    assert counts == [5, 5]
 
 
-def test_pain_synced_after_the_stage_changed_still_alerts(patient, therapist):
+def test_pain_synced_after_the_stage_changed_alerts(patient, therapist):
     first = start(patient, therapist)
     prescription_advance(prescription=first, by=therapist, at=NOW - 3 * HOUR)
     # Done offline at the old stage before the advance, reaching the server only now.
@@ -383,13 +440,6 @@ def test_pain_synced_after_the_stage_changed_still_alerts(patient, therapist):
     assert "Pain 9/10" in alert.message
 
 
-def test_pain_seen_before_a_regress_no_longer_alerts(patient, therapist):
-    second = start(patient, therapist, number=2)
-    log(second, pain=8, performed_at=NOW - 5 * HOUR)
-    prescription_regress(prescription=second, by=therapist, at=NOW - 2 * HOUR)
-    assert AlertKind.PAIN not in kinds(patient)
-
-
 def test_pain_on_the_other_side_does_not_alert_this_side(patient, therapist):
     start(patient, therapist, side="left")
     right = start(patient, therapist, side="right")
@@ -397,3 +447,35 @@ def test_pain_on_the_other_side_does_not_alert_this_side(patient, therapist):
     assert [a.side for a in patient_alerts(patient, now=NOW) if a.kind == AlertKind.PAIN] == [
         "right"
     ]
+
+
+def test_a_clinic_with_three_silent_days_alerts_after_three(prescription):
+    clinic = prescription.patient.clinic
+    clinic.silent_days = 3
+    clinic.save()
+    log(prescription, performed_at=NOW - 3 * DAY)
+    assert only(prescription.patient, AlertKind.NO_LOGS).label == "No logs for 3 days"
+
+
+def test_a_clinic_with_a_longer_review_warning_flags_the_clearance_sooner(fracture, therapist):
+    fracture.clinic.review_soon_days = 14
+    fracture.clinic.save()
+    record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY + 14 * DAY)
+    assert AlertKind.CLEARANCE_REVIEW_DUE in kinds(fracture)
+
+
+def test_ready_with_the_next_stage_ruled_out_says_why(fracture, therapist):
+    record_clearance(
+        fracture,
+        by=therapist,
+        signed_on=TODAY - 40 * DAY,
+        review_on=TODAY + 60 * DAY,
+        decision=Decision.RESTRICTED,
+        precautions=("no_internal_rotation",),
+        operated_side="left",
+    )
+    first = start(fracture, therapist, side="left", number=1)
+    log(first, reps=20, pain=0)
+    alert = only(fracture, AlertKind.READY)
+    assert alert.label == "Ready, next stage not allowed"
+    assert "but stage 2 is not allowed: Stage 2 turns the left hip inwards" in alert.message

@@ -8,6 +8,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from exercises.models import IntensityBand, Ladder, Stage
+from tests.factories import reseed_ladder
 
 seed_migration = importlib.import_module("exercises.migrations.0002_clamshell_ladder")
 
@@ -120,9 +121,9 @@ def test_the_migration_reverses_and_reseeds_idempotently(reseed_after_flush, tra
     _migrate(latest)
     assert [s.number for s in stages()] == [1, 2, 3, 4]
 
-    # Running the seed again (e.g. on a database that already has the ladder) changes nothing.
+    # Running the seeds again (e.g. on a database that already has the ladder) changes nothing.
     before = list(Stage.objects.values().order_by("number"))
-    seed_migration.seed(global_apps, None)
+    reseed_ladder()
     assert Ladder.objects.filter(slug=LADDER).count() == 1
     assert list(Stage.objects.values().order_by("number")) == before
 

@@ -1,14 +1,23 @@
 """Readiness to progress (DESIGN §4): a set on the current prescription with reps at or above the
-threshold (Boren 2011: 20) and pain at or below the ceiling (pain-monitoring model: 3)."""
+threshold (the source article: 20) and pain at or below the ceiling (pain-monitoring model: 3),
+and no set above the pain alert threshold at that stage since. Pain stops progression: automatic
+advance waits while a pain alert is open, and "best at this stage" counts only sets within the
+ceiling."""
 
 import datetime as dt
 import uuid
 
 import pytest
 
-from exercises.models import Prescription, Source
-from exercises.progression import AlertKind, is_ready, patient_alerts
-from exercises.services import prescription_advance, prescription_start, set_log, set_void
+from exercises.models import PainOutcome, Prescription, Source
+from exercises.progression import AlertKind, is_ready, patient_alerts, ready_since
+from exercises.services import (
+    pain_review_record,
+    prescription_advance,
+    prescription_start,
+    set_log,
+    set_void,
+)
 from patients.models import Clinic
 from tests.factories import stage
 
@@ -118,9 +127,9 @@ def test_the_prescriptions_threshold_overrides_the_clinics(patient, therapist, c
 def test_a_clinic_pain_ceiling_of_5_makes_pain_5_ready(patient, therapist, clinic):
     Clinic.objects.filter(pk=clinic.pk).update(pain_ceiling=5)
     prescription = start(patient, therapist)
-    log(prescription, reps=20, pain=6)
+    log(prescription, reps=20, pain=6, performed_at=NOW - 2 * HOUR)
     assert not is_ready(prescription)
-    log(prescription, reps=20, pain=5)
+    log(prescription, reps=20, pain=5, performed_at=NOW - HOUR)
     assert is_ready(prescription)
 
 
@@ -140,6 +149,24 @@ def test_a_prescription_pain_ceiling_of_0_is_not_replaced_by_the_clinics(patient
     assert prescription.effective_pain_ceiling == 0
 
 
+def test_a_side_ceiling_above_a_later_lowered_clinic_alert_counts_as_the_alert(
+    patient, therapist, clinic
+):
+    """A side's own ceiling of 4 was fine under the clinic's alert of 5; once the clinic alerts
+    above 3, a score of 4 rings an alert and must not also make the side ready."""
+    prescription = start(patient, therapist, pain_ceiling=4)
+    Clinic.objects.filter(pk=clinic.pk).update(pain_ceiling=3, pain_alert_above=3)
+    prescription = Prescription.objects.get(pk=prescription.pk)
+    log(prescription, reps=20, pain=4)
+    assert not is_ready(prescription)
+    assert not ready_in_bulk(prescription)
+    assert prescription.effective_pain_ceiling == 3
+    annotated = Prescription.objects.with_thresholds().get(pk=prescription.pk)
+    assert (annotated.pain_threshold, annotated.alert_threshold) == (3, 3)
+    best = Prescription.objects.with_best_reps().get(pk=prescription.pk)
+    assert best.best_reps is None
+
+
 def test_the_effective_thresholds_fall_back_to_the_clinics(patient, therapist, clinic):
     prescription = start(patient, therapist)
     assert (prescription.effective_progress_at_reps, prescription.effective_pain_ceiling) == (20, 3)
@@ -148,7 +175,9 @@ def test_the_effective_thresholds_fall_back_to_the_clinics(patient, therapist, c
 
 
 def test_another_clinics_thresholds_do_not_apply(patient, therapist, other_clinic):
-    Clinic.objects.filter(pk=other_clinic.pk).update(progress_at_reps=10, pain_ceiling=10)
+    Clinic.objects.filter(pk=other_clinic.pk).update(
+        progress_at_reps=10, pain_ceiling=9, pain_alert_above=9
+    )
     prescription = start(patient, therapist)
     log(prescription, reps=15, pain=5)
     assert not is_ready(prescription)
@@ -195,3 +224,109 @@ def test_readiness_is_annotated_for_many_prescriptions_in_one_query(
             .values_list("pk", "is_ready")
         )
     assert readiness == {mine.pk: True, theirs.pk: False}
+
+
+# -- pain stops progression -----------------------------------------------------------------------
+
+
+def best_reps(prescription) -> int | None:
+    return Prescription.objects.with_best_reps().get(pk=prescription.pk).best_reps
+
+
+def test_a_painful_set_after_a_ready_one_withdraws_readiness(prescription):
+    log(prescription, reps=20, pain=0, performed_at=NOW - 3 * HOUR)
+    assert is_ready(prescription)
+    log(prescription, reps=8, pain=7, performed_at=NOW - 2 * HOUR)
+    assert not is_ready(prescription)
+    assert not ready_in_bulk(prescription)
+    log(prescription, reps=21, pain=1, performed_at=NOW - HOUR)
+    assert is_ready(prescription)
+
+
+def test_a_painful_set_at_the_same_moment_counts_as_after(prescription):
+    log(prescription, reps=20, pain=0, performed_at=NOW - HOUR)
+    log(prescription, reps=5, pain=8, performed_at=NOW - HOUR)
+    assert not is_ready(prescription)
+
+
+def test_pain_within_the_alert_threshold_does_not_withdraw_readiness(prescription):
+    log(prescription, reps=20, pain=0, performed_at=NOW - 2 * HOUR)
+    log(prescription, reps=10, pain=5, performed_at=NOW - HOUR)
+    assert is_ready(prescription)
+
+
+def test_a_painful_set_before_the_ready_one_does_not_withdraw_it(prescription):
+    log(prescription, reps=8, pain=9, performed_at=NOW - 2 * HOUR)
+    log(prescription, reps=20, pain=0, performed_at=NOW - HOUR)
+    assert is_ready(prescription)
+
+
+def test_a_voided_painful_set_does_not_withdraw_readiness(prescription, therapist):
+    log(prescription, reps=20, pain=0, performed_at=NOW - 2 * HOUR)
+    painful = log(prescription, reps=8, pain=9, performed_at=NOW - HOUR)
+    set_void(set_log=painful, by=therapist, reason="Typed 9 for 0", at=NOW)
+    assert is_ready(prescription)
+
+
+def test_ready_since_is_the_first_qualifying_set_after_the_last_painful_one(prescription):
+    log(prescription, reps=20, pain=0, performed_at=NOW - 5 * HOUR)
+    log(prescription, reps=8, pain=7, performed_at=NOW - 4 * HOUR)
+    log(prescription, reps=21, pain=1, performed_at=NOW - 3 * HOUR)
+    log(prescription, reps=22, pain=1, performed_at=NOW - 2 * HOUR)
+    annotated = Prescription.objects.with_readiness().get(pk=prescription.pk)
+    assert ready_since([annotated]) == {prescription.pk: NOW - 3 * HOUR}
+
+
+def test_best_at_this_stage_counts_only_sets_within_the_pain_ceiling(prescription):
+    log(prescription, reps=24, pain=7, performed_at=NOW - 3 * HOUR)
+    log(prescription, reps=15, pain=3, performed_at=NOW - 2 * HOUR)
+    log(prescription, reps=18, pain=4, performed_at=NOW - HOUR)
+    assert best_reps(prescription) == 15
+
+
+def test_best_at_this_stage_follows_the_prescriptions_ceiling(patient, therapist):
+    prescription = start(patient, therapist, pain_ceiling=4)
+    log(prescription, reps=18, pain=4)
+    assert best_reps(prescription) == 18
+
+
+def test_9_of_10_then_20_reps_at_0_a_second_later_does_not_advance_automatically(
+    patient, therapist
+):
+    """The reported sequence: the patient logs 9/10, then 20 reps at 0/10 a second later. The
+    side is ready again (the 20 came after the pain), but the pain alert is open: no automatic
+    advance, and the dashboard still shows the alert, after a manual advance too."""
+    prescription = start(patient, therapist, auto_advance=True)
+    log(prescription, reps=6, pain=9, performed_at=NOW - HOUR)
+    log(prescription, reps=20, pain=0, performed_at=NOW - HOUR + dt.timedelta(seconds=1))
+    current = Prescription.objects.active().get(patient=patient, side="left")
+    assert current.pk == prescription.pk and current.stage.number == 1
+    kinds = [a.kind for a in patient_alerts(patient, now=NOW)]
+    assert AlertKind.PAIN in kinds and AlertKind.READY in kinds
+
+    advanced = prescription_advance(prescription=prescription, by=therapist, at=NOW)
+    assert advanced.stage.number == 2
+    [pain] = [a for a in patient_alerts(patient, now=NOW) if a.kind == AlertKind.PAIN]
+    assert "Pain 9/10 on the left side at stage 1" in pain.message
+
+
+def test_automatic_advance_resumes_once_the_alert_is_reviewed(patient, therapist):
+    prescription = start(patient, therapist, auto_advance=True)
+    log(prescription, reps=6, pain=9, performed_at=NOW - 3 * HOUR)
+    pain_review_record(
+        patient=patient,
+        side="left",
+        outcome=PainOutcome.CONTINUED,
+        by=therapist,
+        at=NOW,  # the sets here reach the server at NOW
+    )
+    log(prescription, reps=20, pain=0, performed_at=NOW - HOUR)
+    assert Prescription.objects.active().get(patient=patient, side="left").stage.number == 2
+
+
+def test_automatic_advance_waits_for_a_pain_alert_on_that_side_only(patient, therapist):
+    left = start(patient, therapist, side="left", auto_advance=True)
+    right = start(patient, therapist, side="right")
+    log(right, reps=6, pain=9, performed_at=NOW - 2 * HOUR)
+    log(left, reps=20, pain=0, performed_at=NOW - HOUR)
+    assert Prescription.objects.active().get(patient=patient, side="left").stage.number == 2

@@ -387,6 +387,11 @@ def test_admin_adds_a_member_to_a_clinic_inline(admin_client, clinic, therapist)
         "timezone": clinic.timezone,
         "progress_at_reps": clinic.progress_at_reps,
         "pain_ceiling": clinic.pain_ceiling,
+        "pain_alert_above": clinic.pain_alert_above,
+        "pain_lookback_days": clinic.pain_lookback_days,
+        "silent_days": clinic.silent_days,
+        "review_soon_days": clinic.review_soon_days,
+        "phone": "",
         **management_data(page),
     }
     existing = Membership.objects.get(clinic=clinic, user=therapist)

@@ -16,10 +16,11 @@ from patients.clearance import (
 from patients.errors import ClearanceRequired
 from patients.models import ClearanceNote, Decision, WeightBearing
 from patients.services import clearance_note_record
-from tests.factories import record_clearance
+from tests.factories import record_clearance, stage
 
 TODAY = dt.date(2026, 1, 14)
 DAY = dt.timedelta(days=1)
+NOON = dt.datetime(2026, 1, 14, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -27,9 +28,9 @@ def fracture(patient_requiring_clearance):
     return patient_requiring_clearance
 
 
-def refusal(patient, stage_number, on=TODAY) -> str:
+def refusal(patient, stage_number, on=TODAY, side="left") -> str:
     with pytest.raises(ClearanceRequired) as excinfo:
-        check_clearance(patient, stage_number, on)
+        check_clearance(patient, stage(stage_number), side, on)
     return str(excinfo.value)
 
 
@@ -38,11 +39,15 @@ def refusal(patient, stage_number, on=TODAY) -> str:
 
 def test_a_patient_not_requiring_clearance_passes_at_every_stage(patient):
     for number in (1, 2, 3, 4):
-        check_clearance(patient, number, TODAY)
+        check_clearance(patient, stage(number), "left", TODAY)
     assert clearance_status(patient, TODAY).state == ClearanceState.NOT_REQUIRED
 
 
-def test_a_patient_not_requiring_clearance_passes_even_with_a_not_cleared_note(patient, therapist):
+def test_a_note_recorded_for_a_patient_not_requiring_clearance_turns_the_requirement_on(
+    patient, therapist
+):
+    # The note's review date and limits mean something only under the gate: recording one says
+    # the medical team has a say, so the requirement follows (and the history says why).
     record_clearance(
         patient,
         by=therapist,
@@ -50,13 +55,16 @@ def test_a_patient_not_requiring_clearance_passes_even_with_a_not_cleared_note(p
         review_on=TODAY + 30 * DAY,
         decision=Decision.NOT_CLEARED,
     )
-    check_clearance(patient, 4, TODAY)
+    patient.refresh_from_db()
+    assert patient.requires_clearance
+    assert patient.clearance_reason == "Pelvic fracture, conservatively managed"
+    assert "does not clear" in refusal(patient, 1)
+    assert "Required by the clearance note" in patient.history.first().history_change_reason
 
 
 def test_requiring_clearance_with_no_note_is_refused_saying_none_is_recorded(fracture):
     message = refusal(fracture, 1)
-    assert "no clearance note" in message
-    assert "is recorded" in message
+    assert "no clearance note signed on or before 14 Jan 2026 clears them" in message
     assert "pelvic fracture" in message
     status = clearance_status(fracture, TODAY)
     assert status.state == ClearanceState.MISSING
@@ -67,7 +75,7 @@ def test_a_note_signed_after_the_day_does_not_count(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY, review_on=TODAY + 60 * DAY)
     assert clearance_status(fracture, TODAY - DAY).state == ClearanceState.MISSING
     assert "no clearance note signed on or before 13 Jan 2026" in refusal(fracture, 1, TODAY - DAY)
-    check_clearance(fracture, 1, TODAY)
+    check_clearance(fracture, stage(1), "left", TODAY)
 
 
 def test_a_not_cleared_note_is_refused(fracture, therapist):
@@ -85,13 +93,13 @@ def test_a_not_cleared_note_is_refused(fracture, therapist):
 def test_a_cleared_note_in_force_allows_every_stage(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - DAY, review_on=TODAY + 60 * DAY)
     for number in (1, 2, 3, 4):
-        check_clearance(fracture, number, TODAY)
+        check_clearance(fracture, stage(number), "left", TODAY)
     assert clearance_status(fracture, TODAY).state == ClearanceState.IN_FORCE
 
 
 def test_a_note_signed_today_is_in_force_today(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY, review_on=TODAY + 60 * DAY)
-    check_clearance(fracture, 1, TODAY)
+    check_clearance(fracture, stage(1), "left", TODAY)
 
 
 def test_a_passed_review_date_is_refused_as_lapsed(fracture, therapist):
@@ -107,7 +115,7 @@ def test_a_passed_review_date_is_refused_as_lapsed(fracture, therapist):
 
 def test_the_review_date_itself_is_still_in_force(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY)
-    check_clearance(fracture, 4, TODAY)
+    check_clearance(fracture, stage(4), "left", TODAY)
     assert clearance_status(fracture, TODAY).in_force
 
 
@@ -120,12 +128,12 @@ def test_a_restriction_to_stage_2_allows_stage_2_and_refuses_stage_3(fracture, t
         decision=Decision.RESTRICTED,
         max_stage=2,
     )
-    check_clearance(fracture, 1, TODAY)
-    check_clearance(fracture, 2, TODAY)
+    check_clearance(fracture, stage(1), "left", TODAY)
+    check_clearance(fracture, stage(2), "left", TODAY)
     message = refusal(fracture, 3)
     assert "up to stage 2" in message
     assert "not stage 3" in message
-    assert "allowing stage 3" in message
+    assert "A new clearance note that allows it is needed" in message
     assert "up to stage 2" in clearance_status(fracture, TODAY).summary
 
 
@@ -138,7 +146,7 @@ def test_a_restriction_without_a_stage_limit_allows_every_stage(fracture, therap
         decision=Decision.RESTRICTED,
         restrictions="No resisted exercise on the affected side",
     )
-    check_clearance(fracture, 4, TODAY)
+    check_clearance(fracture, stage(4), "left", TODAY)
 
 
 def test_a_newer_not_cleared_note_supersedes_an_older_cleared_one(fracture, therapist):
@@ -152,14 +160,14 @@ def test_a_newer_not_cleared_note_supersedes_an_older_cleared_one(fracture, ther
     )
     assert "does not clear" in refusal(fracture, 1)
     # ...but on a day before the newer note, the older one was in force.
-    check_clearance(fracture, 1, TODAY - 3 * DAY)
+    check_clearance(fracture, stage(1), "left", TODAY - 3 * DAY)
 
 
 def test_a_newer_cleared_note_supersedes_an_older_lapsed_one(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 90 * DAY, review_on=TODAY - 30 * DAY)
     assert "lapsed" in refusal(fracture, 1)
     record_clearance(fracture, by=therapist, signed_on=TODAY, review_on=TODAY + 60 * DAY)
-    check_clearance(fracture, 1, TODAY)
+    check_clearance(fracture, stage(1), "left", TODAY)
 
 
 def test_a_newer_restricted_note_supersedes_an_older_permissive_one(fracture, therapist):
@@ -229,7 +237,7 @@ def test_review_in_8_days_is_simply_in_force(fracture, therapist):
     assert clearance_status(fracture, TODAY).state == ClearanceState.IN_FORCE
 
 
-def test_a_single_note_covers_a_stage_on_a_day_within_its_dates_and_limit(fracture, therapist):
+def test_a_single_note_is_in_force_within_its_dates_and_allows_up_to_its_limit(fracture, therapist):
     note = record_clearance(
         fracture,
         by=therapist,
@@ -238,14 +246,15 @@ def test_a_single_note_covers_a_stage_on_a_day_within_its_dates_and_limit(fractu
         decision=Decision.RESTRICTED,
         max_stage=3,
     )
-    assert note.covers(3, TODAY)
-    assert note.covers(3, TODAY + 30 * DAY)
-    assert not note.covers(4, TODAY)
-    assert not note.covers(1, TODAY - DAY)
-    assert not note.covers(1, TODAY + 31 * DAY)
+    assert note.is_in_force(TODAY)
+    assert note.is_in_force(TODAY + 30 * DAY)
+    assert note.allows_stage(3)
+    assert not note.allows_stage(4)
+    assert not note.is_in_force(TODAY - DAY)
+    assert not note.is_in_force(TODAY + 31 * DAY)
 
 
-def test_a_not_cleared_note_covers_nothing(fracture, therapist):
+def test_a_not_cleared_note_is_never_in_force(fracture, therapist):
     note = record_clearance(
         fracture,
         by=therapist,
@@ -254,12 +263,11 @@ def test_a_not_cleared_note_covers_nothing(fracture, therapist):
         decision=Decision.NOT_CLEARED,
     )
     assert not note.is_in_force(TODAY)
-    assert not note.covers(1, TODAY)
 
 
 def test_clearance_problem_is_none_when_allowed(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY, review_on=TODAY + 60 * DAY)
-    assert clearance_problem(fracture, 4, TODAY) is None
+    assert clearance_problem(fracture, stage(4), "left", TODAY) is None
 
 
 def test_prefetched_notes_are_used_without_a_query(fracture, therapist, django_assert_num_queries):
@@ -303,7 +311,7 @@ def test_a_restricted_note_with_any_restriction_is_recorded(fracture, therapist,
         signed_on=TODAY,
         review_on=TODAY + 60 * DAY,
         recorded_by=therapist,
-        today=TODAY,
+        now=NOON,
         **restriction,
     )
     assert ClearanceNote.objects.filter(patient=fracture).count() == 1
@@ -321,7 +329,7 @@ def test_a_restricted_note_with_full_weight_bearing_alone_is_no_restriction(frac
             signed_on=TODAY,
             review_on=TODAY + 60 * DAY,
             recorded_by=therapist,
-            today=TODAY,
+            now=NOON,
         )
     assert "restrictions" in excinfo.value.message_dict
 
@@ -369,7 +377,7 @@ def test_a_recorded_note_keeps_who_signed_and_who_recorded_it(fracture, therapis
 
 def test_the_patient_is_told_about_a_lapse_without_therapist_instructions(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY - DAY)
-    message = clearance_problem_for_patient(fracture, 1, TODAY)
+    message = clearance_problem_for_patient(fracture, stage(1), "left", TODAY)
     assert "lapsed" in message
     assert "Record" not in message
 
@@ -383,14 +391,14 @@ def test_the_patient_is_told_which_stage_the_restriction_allows(fracture, therap
         decision=Decision.RESTRICTED,
         max_stage=2,
     )
-    assert clearance_problem_for_patient(fracture, 2, TODAY) is None
-    message = clearance_problem_for_patient(fracture, 3, TODAY)
+    assert clearance_problem_for_patient(fracture, stage(2), "left", TODAY) is None
+    message = clearance_problem_for_patient(fracture, stage(3), "left", TODAY)
     assert "up to stage 2" in message
     assert "before stage 3" in message
 
 
 def test_the_patient_wording_refuses_exactly_when_the_gate_does(fracture, therapist):
     for stage_number in (1, 4):
-        assert (clearance_problem_for_patient(fracture, stage_number, TODAY) is None) == (
-            clearance_problem(fracture, stage_number, TODAY) is None
-        )
+        assert (
+            clearance_problem_for_patient(fracture, stage(stage_number), "left", TODAY) is None
+        ) == (clearance_problem(fracture, stage(stage_number), "left", TODAY) is None)

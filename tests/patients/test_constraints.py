@@ -75,9 +75,37 @@ def test_a_clinic_pain_ceiling_below_0_is_refused(clinic):
         Clinic.objects.filter(pk=clinic.pk).update(pain_ceiling=-1)
 
 
-@pytest.mark.parametrize("ceiling", [0, 10])
-def test_a_clinic_pain_ceiling_from_0_to_10_is_accepted(db, ceiling):
-    ClinicFactory(pain_ceiling=ceiling)
+@pytest.mark.parametrize("ceiling", [0, 9])
+def test_a_clinic_pain_ceiling_from_0_up_to_the_alert_threshold_is_accepted(db, ceiling):
+    ClinicFactory(pain_ceiling=ceiling, pain_alert_above=9)
+
+
+def test_a_clinic_pain_ceiling_above_its_alert_threshold_is_refused(db):
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        ClinicFactory(pain_ceiling=5, pain_alert_above=4)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("pain_alert_above", 10),
+        ("pain_lookback_days", 0),
+        ("pain_lookback_days", 31),
+        ("silent_days", 0),
+        ("silent_days", 61),
+        ("review_soon_days", 61),
+    ],
+)
+def test_a_clinic_threshold_out_of_range_is_refused_by_the_database(db, field, value):
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        ClinicFactory(**{field: value})
+
+
+def test_a_prescription_pain_ceiling_above_its_alert_threshold_is_refused(db):
+    from tests.factories import PrescriptionFactory
+
+    with transaction.atomic(), pytest.raises(IntegrityError):
+        PrescriptionFactory(pain_ceiling=6, pain_alert_above=5)
 
 
 @pytest.mark.parametrize("reps", [0, 101])

@@ -91,7 +91,7 @@ def test_a_superseding_note_is_a_new_record_and_the_old_one_is_untouched(
         signed_on=TODAY,
         review_on=TODAY + dt.timedelta(days=60),
         recorded_by=therapist,
-        today=TODAY,
+        now=dt.datetime.combine(TODAY, dt.time(12), tzinfo=dt.UTC),
     )
     assert first.history.count() == 1
     assert patient_requiring_clearance.clearance_notes.count() == 2

@@ -32,6 +32,7 @@ import pytest
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.db import models, transaction
 from django.http import HttpResponse
 from django.test import Client
@@ -109,6 +110,9 @@ GRANTS: dict[str, list[Grant]] = {
     "patient-detail": [grant({STAFF}, "GET")],
     "patient-history": [grant({STAFF}, "GET")],
     "patient-report": [grant({STAFF}, "GET")],
+    "patient-clearance-document": [grant({STAFF}, "GET")],
+    # Who said what: no patient data, for every signed-in user.
+    "sources": [grant(SIGNED_IN, "GET")],
     "api-patient-fhir": [grant({STAFF}, "GET")],
 }
 
@@ -229,6 +233,7 @@ def _value(name: str, route: Route, world: World) -> str | None:
         "pk": str(world.victim.pk),
         "rx": str(world.prescription.pk),
         "set_pk": str(world.set_log.pk),
+        "note_pk": str(world.note.pk),
         "side": "left",
         "uidb64": urlsafe_base64_encode(force_bytes(world.victim.user.pk)),
         "token": "set-password",
@@ -315,6 +320,9 @@ def _build_world() -> World:
     prescription = start(victim, therapist)
     set_log = SetLogFactory(prescription=prescription, logged_by=victim.user, note="steady")
     note = ClearanceNoteFactory(patient=victim, recorded_by=therapist)
+    # A scanned copy, so that the document URL serves the victim's file to whoever is let in.
+    note.document_type = "application/pdf"
+    note.document.save("victim-scan.pdf", ContentFile(b"%PDF-1.4 Zephyrine"), save=True)
 
     elsewhere = ClinicFactory(name="Elsewhere Physio", slug="elsewhere")
     outsider = MembershipFactory(clinic=elsewhere, role=Role.THERAPIST).user

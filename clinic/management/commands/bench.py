@@ -135,6 +135,14 @@ def render_table(results: dict[str, Any]) -> str:
     )
     if f.get("note"):
         lines.append(f"   {f['note']}")
+    if "floor_matches_report" in f:
+        if f["floor_matches_report"]:
+            lines.append(f"   the floor's {f['floor_rows']} rows are the report's (every figure)")
+        else:
+            lines.append(
+                f"   FLOOR ≠ REPORT: {f['differences']} differences, e.g. "
+                + "; ".join(f["differences_first"][:3])
+            )
     api = results.get("api")
     if api is None:
         lines.append("c. API load: not available" if "api" in results else "")

@@ -1,8 +1,10 @@
 """`manage.py import_clinic FILE`: restore a clinic written by `export_clinic`.
 
 Only into a database without that clinic and its users (a new server, or one where the clinic was
-lost); it refuses anything else, including a file whose rows reach beyond its clinic, and writes
-nothing then. It never grants staff or superuser status. See docs/backups.md.
+lost), and only a file signed with this server's `EXPORT_SIGNING_KEY`; it refuses anything else,
+including a file whose rows reach beyond its clinic or break the rules the app writes its records
+by, and writes nothing then (no rows, no documents). It never grants staff or superuser status.
+See docs/backups.md.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from clinic.progress import progress_bar
 
 class Command(BaseCommand):
     help = (
-        "Restore one clinic from a file written by `export_clinic`, exactly (ids, times and the "
-        "audit history), into a database that holds none of its rows. All or nothing."
+        "Restore one clinic from a file written by `export_clinic` and signed with this server's "
+        "EXPORT_SIGNING_KEY, exactly (ids, times, the audit history and the scanned copies of "
+        "clearance notes), into a database that holds none of its rows. All or nothing."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -51,7 +54,8 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.SUCCESS(
                     f"Imported clinic '{clinic['slug']}' ({clinic['name']}): "
-                    f"{sum(summary.counts.values())} rows, exported at "
+                    f"{sum(summary.counts.values())} rows and {summary.documents} scanned "
+                    f"documents, exported at "
                     f"{summary.header['exported_at']}. Patients sign in again in the app "
                     "(API tokens and sessions are not restored)."
                 )

@@ -1,0 +1,1 @@
+"""The "Sources" page: who said what, for every clinical claim the screens make."""
