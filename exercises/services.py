@@ -150,15 +150,19 @@ def prescription_start(
 
 
 def _check_thresholds(prescription: Prescription) -> None:
-    in_force = prescription.thresholds
-    if in_force.pain_ceiling > in_force.pain_alert_above:
+    # What the prescription asks for, not what is in force: in force, the ceiling is capped at the
+    # alert threshold, and a new prescription asking for more is refused rather than capped.
+    ceiling, alert = prescription.patient.clinic.thresholds.pain_asked(
+        prescription.pain_ceiling, prescription.pain_alert_above
+    )
+    if ceiling > alert:
         field = "pain_ceiling" if prescription.pain_ceiling is not None else "pain_alert_above"
         raise ValidationError(
             {
                 field: (
-                    f"The pain ceiling for readiness ({in_force.pain_ceiling}) cannot be above the "
-                    f"pain alert threshold ({in_force.pain_alert_above}): a set could then make "
-                    f"the side ready and raise a pain alert at once."
+                    f"The pain ceiling for readiness ({ceiling}) cannot be above the pain alert "
+                    f"threshold ({alert}): a set could then make the side ready and raise a pain "
+                    f"alert at once."
                 )
             }
         )

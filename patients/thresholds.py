@@ -156,8 +156,7 @@ class Thresholds:
         of 4 under a clinic that alerts above 3 counts as 3, or a score could be "fine" for
         readiness and ring an alert at once (`PrescriptionQuerySet.with_thresholds` says the
         same in SQL)."""
-        alert = self.pain_alert_above if pain_alert_above is None else pain_alert_above
-        ceiling = self.pain_ceiling if pain_ceiling is None else pain_ceiling
+        ceiling, alert = self.pain_asked(pain_ceiling, pain_alert_above)
         return Thresholds(
             ready_reps=self.ready_reps if ready_reps is None else ready_reps,
             pain_ceiling=min(ceiling, alert),
@@ -165,6 +164,15 @@ class Thresholds:
             pain_lookback_days=self.pain_lookback_days,
             silent_days=self.silent_days,
             review_soon_days=self.review_soon_days,
+        )
+
+    def pain_asked(self, pain_ceiling: int | None, pain_alert_above: int | None) -> tuple[int, int]:
+        """The (ceiling, alert threshold) a prescription asks for: its own where it sets one,
+        else these; before `overridden` caps the ceiling at the alert threshold (a new
+        prescription that asks for a higher ceiling is refused instead)."""
+        return (
+            self.pain_ceiling if pain_ceiling is None else pain_ceiling,
+            self.pain_alert_above if pain_alert_above is None else pain_alert_above,
         )
 
     def pain_band(self, pain: int) -> str:

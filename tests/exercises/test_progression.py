@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 
 from exercises.models import PainOutcome, Prescription, Source
 from exercises.progression import AlertKind, is_ready, patient_alerts, ready_since
@@ -147,6 +148,26 @@ def test_a_prescription_pain_ceiling_of_0_is_not_replaced_by_the_clinics(patient
     log(prescription, reps=20, pain=1)
     assert not is_ready(prescription)
     assert prescription.effective_pain_ceiling == 0
+
+
+@pytest.mark.parametrize(
+    ("clinic_values", "own", "field"),
+    [
+        ({"pain_ceiling": 3, "pain_alert_above": 4}, {"pain_ceiling": 5}, "pain_ceiling"),
+        ({"pain_ceiling": 3, "pain_alert_above": 5}, {"pain_alert_above": 2}, "pain_alert_above"),
+    ],
+)
+def test_a_side_asking_for_a_ceiling_above_the_alert_in_force_is_refused(
+    patient, therapist, clinic, clinic_values, own, field
+):
+    """Asked for at the start, a ceiling above the alert threshold (its own, or the clinic's
+    where it sets none) is refused naming the field, not quietly capped."""
+    Clinic.objects.filter(pk=clinic.pk).update(**clinic_values)
+    patient.clinic.refresh_from_db()
+    with pytest.raises(ValidationError) as excinfo:
+        start(patient, therapist, **own)
+    assert "cannot be above the pain alert threshold" in excinfo.value.message_dict[field][0]
+    assert not Prescription.objects.exists()
 
 
 def test_a_side_ceiling_above_a_later_lowered_clinic_alert_counts_as_the_alert(
