@@ -487,7 +487,7 @@ def _page(
     notes = list(
         ClearanceNote.objects.filter(patient=patient).newest_first().select_related("recorded_by")
     )
-    pain = open_pain_alerts(Q(patient=patient), [clinic])
+    pain = open_pain_alerts(Q(patient=patient), [clinic], until=now)
 
     sides = []
     for plan in plans:
@@ -501,10 +501,14 @@ def _page(
         start_key, change_key = f"start-{plan.side}", f"change-{plan.side}"
         review_key = f"review-{plan.side}"
         if p is not None:
-            ladder = [s for s in stages if s.ladder_id == p.stage.ladder_id]
-            view.next_stage = next((s for s in ladder if s.number > p.stage.number), None)
+            view.next_stage = plan.next_stage
             view.previous_stage = next(
-                (s for s in reversed(ladder) if s.number < p.stage.number), None
+                (
+                    s
+                    for s in reversed(stages)
+                    if s.ladder_id == p.stage.ladder_id and s.number < p.stage.number
+                ),
+                None,
             )
             if view.next_stage is not None:
                 view.next_stage_blocked = clearance_problem(
@@ -547,7 +551,11 @@ def _page(
         "is_therapist_here": is_therapist_here,
         "sides": sides,
         # Pain alerts are shown (with their review form) on their side's card.
-        "alerts": [a for a in patient_alerts(patient, now=now) if a.kind != AlertKind.PAIN],
+        "alerts": [
+            a
+            for a in patient_alerts(patient, now=now, pain_alerts=pain)
+            if a.kind != AlertKind.PAIN
+        ],
         "pain_alerts": [v for v in sides if v.pain_alert is not None],
         "window": rolling_window(patient, today),
         "monitoring_window": current,

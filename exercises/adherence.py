@@ -274,29 +274,6 @@ def discharge_day(patient: Patient) -> dt.date | None:
     return patient.clinic.local_date(patient.discharged_at)
 
 
-def patient_windows(
-    patient: Patient,
-    *,
-    today: dt.date,
-    until: dt.date | None = None,
-    from_day: dt.date | None = None,
-) -> list[Window]:
-    """A patient's monitoring windows, read from the database (two queries): monitoring starts on
-    the clinic day of their first prescription and ends at their discharge."""
-    start = monitoring_start(patient)
-    if start is None:
-        return []
-    until = min(until or today, today)
-    return monitoring_windows(
-        start=start,
-        days=logged_days(patient, start, until),
-        until=until,
-        today=today,
-        discharged_on=discharge_day(patient),
-        from_day=from_day,
-    )
-
-
 def patient_current_window(patient: Patient, *, today: dt.date) -> Window | None:
     """A patient's window of today (`current_window`), None before monitoring starts or after
     discharge. Two queries: when monitoring started, and the days with data that today's window

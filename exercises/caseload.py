@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from django.db.models import Case, Count, DateField, Expression, Max, Min, Q, When
 from django.db.models.functions import TruncDate
 
-from exercises.adherence import AdherenceBand, Window, band, current_window, week_of
+from exercises.adherence import (
+    AdherenceBand,
+    Window,
+    band,
+    current_window,
+    discharge_day,
+    week_of,
+)
 from exercises.models import Prescription, SetLog
 from exercises.progression import Alert, active_prescriptions_with_state, alerts_for
 from patients.clearance import clearance_problem
@@ -79,26 +86,16 @@ def _last_30_days(today: dt.date) -> tuple[dt.date, dt.date]:
 # -- one query each, whatever the number of patients -----------------------------------------
 
 
-def activity(
-    patients: Sequence[Patient], *, now: dt.datetime
-) -> dict[int, tuple[dt.datetime, int]]:
-    """Per patient with any valid set: when they last performed one, and their data days (clinic
-    days with a valid set on any side) in the rolling window. One query for both."""
-    zones = _zones(patients)
-    if not zones:
-        return {}
-    rows = (
+def last_logs(patients: Sequence[Patient]) -> dict[int, dt.datetime]:
+    """Per patient with any valid set: when they last performed one. One query."""
+    return dict(
         SetLog.objects.valid()
         .filter(patient_id__in=[p.pk for p in patients])
         .order_by()
         .values("patient_id")
-        .annotate(
-            last=Max("performed_at"),
-            days=Count(_local_day(zones), distinct=True, filter=_within(zones, now, _last_30_days)),
-        )
-        .values_list("patient_id", "last", "days")
+        .annotate(last=Max("performed_at"))
+        .values_list("patient_id", "last")
     )
-    return {patient_id: (last, days) for patient_id, last, days in rows}
 
 
 def days_last_30(patients: Sequence[Patient], *, now: dt.datetime) -> dict[int, set[dt.date]]:
@@ -190,7 +187,8 @@ def summaries_for(patients: Sequence[Patient], *, now: dt.datetime) -> dict[int,
     caseload by alert rather than one page of it.
     """
     alerts = alerts_for(patients, now=now)
-    logged = activity(patients, now=now)
+    last = last_logs(patients)
+    # The rolling window's data days: their count for the band, and today's monitoring window.
     days = days_last_30(patients, now=now)
     starts = monitoring_starts(patients)
     result = {}
@@ -202,12 +200,14 @@ def summaries_for(patients: Sequence[Patient], *, now: dt.datetime) -> dict[int,
                 start=clinic.local_date(start),
                 days=days.get(p.pk, ()),
                 today=clinic.local_date(now),
-                discharged_on=clinic.local_date(p.discharged_at) if p.discharged_at else None,
+                discharged_on=discharge_day(p),
             )
             if start is not None
             else None
         )
-        result[p.pk] = Summary(p, alerts[p.pk], *logged.get(p.pk, (None, 0)), window=window)
+        result[p.pk] = Summary(
+            p, alerts[p.pk], last.get(p.pk), len(days.get(p.pk, ())), window=window
+        )
     return result
 
 

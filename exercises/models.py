@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Case, Exists, F, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models import Case, F, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -185,16 +185,6 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
         """Annotate `best_reps`: the most reps in one valid set within the pain ceiling in force
         ("best at this stage"; a set done in too much pain is not a best)."""
         return self.with_thresholds().annotate(best_reps=Subquery(_best_reps()))
-
-    def with_next_stage(self) -> PrescriptionQuerySet:
-        """Annotate `has_next_stage`: False at the top of the ladder ("ladder complete")."""
-        return self.annotate(
-            has_next_stage=Exists(
-                Stage.objects.filter(
-                    ladder=OuterRef("stage__ladder"), number__gt=OuterRef("stage__number")
-                )
-            )
-        )
 
 
 def _qualifying_sets() -> models.QuerySet[SetLog]:

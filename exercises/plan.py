@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from exercises.adherence import AdherenceBand, logged_days_by_side, rolling_window, week_of
-from exercises.models import Prescription, SetLog, StageChange
+from exercises.models import Prescription, SetLog, Stage, StageChange
 from exercises.progression import active_prescriptions_with_state, next_stages
 from exercises.services import pause_reason
 from patients.clearance import clearance_problem_for_patient
@@ -29,6 +29,8 @@ class SidePlan:
     ladder_complete: bool
     # Ready, but the clearance rules the next stage out: the therapist must choose what next.
     next_stage_blocked: bool = False
+    # The stage above this one on the ladder (None at the top, or with no prescription).
+    next_stage: Stage | None = None
 
 
 def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePlan]:
@@ -58,10 +60,11 @@ def plan_for(patient: Patient, *, now: dt.datetime | None = None) -> list[SidePl
                 status_reason=reason,
                 status_reason_for_patient=for_patient,
                 ready_to_progress=ready,
-                ladder_complete=ready and not p.has_next_stage,
+                ladder_complete=ready and nxt is None,
                 next_stage_blocked=ready
                 and nxt is not None
                 and clearance_problem_for_patient(patient, nxt, side, today, notes) is not None,
+                next_stage=nxt,
             )
         )
     return plans

@@ -247,8 +247,8 @@ class Alert:
 def active_prescriptions_with_state(
     patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime
 ) -> list[Prescription]:
-    """Active prescriptions annotated with readiness, best reps within the pain ceiling, the
-    thresholds in force and whether a next stage exists.
+    """Active prescriptions annotated with readiness, best reps within the pain ceiling and the
+    thresholds in force (the next stage of each: `next_stages`).
 
     `patient_ids` may be a queryset of patient pks: it then runs as a subquery, not a long list.
     """
@@ -259,7 +259,6 @@ def active_prescriptions_with_state(
         )
         .with_readiness()
         .with_best_reps()
-        .with_next_stage()
         .select_related("stage", "patient__clinic")
         .order_by("patient_id", "side")
     )
@@ -282,9 +281,14 @@ def next_stages(prescriptions: Iterable[Prescription]) -> dict[int, Stage]:
 
 
 def alerts_for(
-    patients: Iterable[Patient], *, now: dt.datetime | None = None
+    patients: Iterable[Patient],
+    *,
+    now: dt.datetime | None = None,
+    pain_alerts: dict[tuple[int, str], PainAlert] | None = None,
 ) -> dict[int, list[Alert]]:
-    """Alerts per patient id, most urgent first. Pass patients with `clinic` selected."""
+    """Alerts per patient id, most urgent first. Pass patients with `clinic` selected, and
+    `pain_alerts` when the caller already has them (`open_pain_alerts` for these patients until
+    `now`): a query saved."""
     now = now or timezone.now()
     patients = list(patients)
     ids = [p.pk for p in patients]
@@ -304,9 +308,11 @@ def alerts_for(
         .values_list("patient_id", "last")
     )
     pain: dict[int, list[PainAlert]] = defaultdict(list)
-    for (patient_id, _side), alert in open_pain_alerts(
-        Q(patient_id__in=ids), {p.clinic for p in patients}, until=now
-    ).items():
+    if pain_alerts is None:
+        pain_alerts = open_pain_alerts(
+            Q(patient_id__in=ids), {p.clinic for p in patients}, until=now
+        )
+    for (patient_id, _side), alert in pain_alerts.items():
         pain[patient_id].append(alert)
 
     result: dict[int, list[Alert]] = {}
@@ -334,8 +340,13 @@ def alerts_for(
     return result
 
 
-def patient_alerts(patient: Patient, *, now: dt.datetime | None = None) -> list[Alert]:
-    return alerts_for([patient], now=now)[patient.pk]
+def patient_alerts(
+    patient: Patient,
+    *,
+    now: dt.datetime | None = None,
+    pain_alerts: dict[tuple[int, str], PainAlert] | None = None,
+) -> list[Alert]:
+    return alerts_for([patient], now=now, pain_alerts=pain_alerts)[patient.pk]
 
 
 def _clearance_alerts(patient: Patient, today: dt.date, notes: list[ClearanceNote]) -> list[Alert]:

@@ -58,17 +58,6 @@ DOSE_FIELDS = (
 )
 
 
-def _lock_patient(patient: Patient) -> dt.datetime | None:
-    """Lock the patient's row (`patients.services.lock_patient`) and return their discharge.
-
-    The lock serialises stage changes (and pain reviews) of one patient, so two clicks cannot both
-    advance the same side, and a discharge or a clearance requirement that committed meanwhile is
-    seen even through a stale copy.
-    """
-    lock_patient(patient)
-    return patient.discharged_at
-
-
 def _patient_busy(patient: Patient) -> bool:
     """True if another transaction holds the patient's lock (a therapist changing a stage now).
 
@@ -86,8 +75,14 @@ def _patient_busy(patient: Patient) -> bool:
 
 
 def _lock_active_patient(patient: Patient) -> None:
-    """`_lock_patient`, refusing a discharged patient."""
-    if _lock_patient(patient) is not None:
+    """Lock the patient's row (`patients.services.lock_patient`), refusing a discharged patient.
+
+    The lock serialises stage changes (and pain reviews) of one patient, so two clicks cannot both
+    advance the same side, and a discharge or a clearance requirement that committed meanwhile is
+    seen even through a stale copy.
+    """
+    lock_patient(patient)
+    if patient.discharged_at is not None:
         raise InvalidTransition(
             f"{patient.full_name} has been discharged; no prescription can be started or changed."
         )
@@ -627,7 +622,7 @@ def pain_review_record(
         )
     # A discharged patient's alert can still be reviewed (continued, referred); regressing needs
     # an active side and is refused by the regress itself.
-    _lock_patient(patient)
+    lock_patient(patient)
     alert = pain_alert_for(patient, side)
     if alert is None:
         raise InvalidTransition(

@@ -14,7 +14,7 @@ from exercises.adherence import (
     current_window,
     logged_days,
     monitoring_windows,
-    patient_windows,
+    patient_current_window,
     rolling_window,
     sessions_this_week,
     week_of,
@@ -257,11 +257,15 @@ def test_a_patients_windows_are_read_from_their_sets_and_discharge(patient, ther
     log(rx, at(BEGIN + 33 * DAY, 23, 30))  # late evening in London is still that day
     patient.discharged_at = at(BEGIN + 40 * DAY, 12)
     patient.save()
-    found = patient_windows(patient, today=BEGIN + 90 * DAY)
-    assert [(w.number, w.status, w.data_days) for w in found] == [
+    found = [
+        patient_current_window(patient, today=day)
+        for day in (BEGIN + 29 * DAY, BEGIN + 40 * DAY, BEGIN + 90 * DAY)
+    ]
+    assert [(w.number, w.status, w.data_days) for w in found if w is not None] == [
         (1, WindowStatus.COMPLETE, 0),
         (2, WindowStatus.DISCHARGED, 1),
     ]
+    assert found[2] is None  # monitoring ended at discharge
 
 
 # -- sessions per week -----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from exercises import services
 from exercises.models import ChangeReason, Prescription, SetLog, StageChange
+from patients.services import lock_patient
 from tests.factories import stage
 
 pytestmark = pytest.mark.skipif(
@@ -88,7 +89,7 @@ def test_automatic_advance_gives_way_to_a_therapists_stage_change_without_deadlo
     def therapist_changes_stage() -> None:
         try:
             with transaction.atomic():
-                services._lock_patient(patient)  # as every stage change begins
+                lock_patient(patient)  # as every stage change begins
                 therapist_holds_lock.set()
                 set_stored.wait(timeout=10)
                 services.prescription_advance(prescription=prescription, by=therapist)
