@@ -295,6 +295,22 @@ def test_starting_a_gated_patient_shows_the_gate_and_writes_nothing(
     assert not StageChange.objects.filter(patient=patient).exists()
 
 
+def test_a_pain_ceiling_above_the_clinics_alert_is_refused_next_to_the_field(
+    client, therapist, patient
+):
+    """The clinic alerts above 5: a side asking for a readiness ceiling of 6 is refused where
+    the therapist typed it, and nothing is written."""
+    client.force_login(therapist)
+    response = client.post(
+        reverse("patient-prescription-start", args=[patient.pk, "right"]),
+        start_payload(pain_ceiling=6),
+    )
+    assert response.status_code == 200
+    form = next(s.start_form for s in response.context["sides"] if s.plan.side == "right")
+    assert "cannot be above the pain alert threshold (5)" in form.errors["pain_ceiling"][0]
+    assert not Prescription.objects.filter(patient=patient).exists()
+
+
 def test_a_recorded_clearance_lets_the_gated_patient_start(
     client, therapist, patient_requiring_clearance
 ):

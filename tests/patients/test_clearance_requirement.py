@@ -324,6 +324,58 @@ def test_the_web_page_ends_the_requirement_with_a_signed_note(client, therapist,
     assert "no longer needs medical clearance, on the sign-off of Dr. Ada Osei (MD)" in page
 
 
+def test_the_web_page_refuses_an_ending_older_than_a_recorded_note_next_to_the_date(
+    client, therapist, fracture
+):
+    limit = up_to_stage_2(fracture, therapist)
+    client.force_login(therapist)
+    response = client.post(
+        reverse("patient-clearance-record", args=[fracture.pk]),
+        {
+            "clearance-decision": Decision.NOT_REQUIRED,
+            "clearance-reason": "Pelvic fracture: united on X-ray",
+            "clearance-signed_by_name": "Dr. Ada Osei",
+            "clearance-signed_by_credentials": "MD",
+            "clearance-signed_on": (today(fracture) - DAY).isoformat(),
+            "clearance-review_on": "",
+            "clearance-weight_bearing": "full",
+            "clearance-max_stage": "",
+            "clearance-operated_side": "",
+            "clearance-restrictions": "",
+        },
+    )
+    assert response.status_code == 200
+    form = response.context["clearance_form"]
+    assert form.errors["signed_on"][0].startswith("A note signed later (")
+    fracture.refresh_from_db()
+    assert fracture.requires_clearance
+    assert list(ClearanceNote.objects.all()) == [limit]
+
+
+def test_the_admin_refuses_an_ending_older_than_a_recorded_note(admin_client, therapist, fracture):
+    limit = up_to_stage_2(fracture, therapist)
+    response = admin_client.post(
+        reverse("admin:patients_clearancenote_add"),
+        {
+            "patient": fracture.pk,
+            "reason": "Pelvic fracture: united",
+            "decision": Decision.NOT_REQUIRED,
+            "weight_bearing": "full",
+            "signed_by_name": "Dr. Sam Okafor",
+            "signed_by_credentials": "MD",
+            "signed_on": (today(fracture) - DAY).isoformat(),
+            "review_on": "",
+            "operated_side": "",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["signed_on"][0].startswith("A note signed later (")
+    fracture.refresh_from_db()
+    assert fracture.requires_clearance
+    assert list(ClearanceNote.objects.all()) == [limit]
+
+
 def test_the_web_page_refuses_ending_without_a_signer_and_names_the_field(
     client, therapist, fracture
 ):
