@@ -4,12 +4,14 @@ the SQL floor agreeing with the report's figures, and the guard that keeps it of
 import datetime as dt
 import io
 import json
+import uuid
 from collections import Counter
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -18,10 +20,12 @@ from clinic.bench import database
 from clinic.bench.agreement import differences
 from clinic.bench.floor import report_floor
 from clinic.bench.generate import GENERATED_SLUG, SIZES, generate_network
-from clinic.bench.pages import measure_floor
+from clinic.bench.pages import measure_floor, smallest_and_largest
 from clinic.management.commands.bench import render_table
-from exercises.models import PainReview, SetLog
-from patients.models import Clinic, Decision, Membership, Role
+from exercises.models import PainReview, Prescription, SetLog, Source
+from exercises.progression import open_pain_alerts, ready_since
+from exercises.services import pause_reason, set_log
+from patients.models import Clinic, Decision, Membership, Patient, Role
 from tests.factories import (
     ClearanceNoteFactory,
     PatientFactory,
@@ -41,7 +45,69 @@ def network(db):
     return counts
 
 
+def every_section_at(clinic: Clinic) -> None:
+    """Give `clinic` an open pain alert and a readiness waiting longer than the backlog's days,
+    through the services, if its generated data has none.
+
+    The query-count comparison below is between the smallest and the largest clinic: a section
+    with nothing to list reads nothing (no patients to look up for no alert), so the two are
+    comparable only when each shows every section. The tiny network, generated relative to the
+    moment the test runs, leaves some of them empty at some hours."""
+    now = timezone.now()
+    candidates = [
+        p
+        for p in Prescription.objects.active()
+        .filter(
+            patient__clinic=clinic,
+            patient__discharged_at__isnull=True,
+            started_at__lt=now - 10 * dt.timedelta(days=1),
+            auto_advance=False,
+        )
+        .select_related("patient__clinic", "stage")
+        .order_by("pk")
+        if pause_reason(p, clinic.local_date(now - 9 * dt.timedelta(days=1))) is None
+        and pause_reason(p, clinic.local_date(now)) is None
+    ]
+    active = Patient.objects.filter(clinic=clinic, discharged_at__isnull=True)
+    if not open_pain_alerts(Q(patient__in=active.values("pk")), [clinic]):
+        painful = candidates.pop()
+        set_log(
+            patient=painful.patient,
+            prescription=painful,
+            reps=8,
+            pain=painful.effective_pain_alert_above + 1,
+            performed_at=now - dt.timedelta(hours=1),
+            client_id=uuid.uuid4(),
+            by=painful.prescribed_by,
+            source=Source.CLINIC,
+        )
+    cutoff = now - 8 * dt.timedelta(days=1)
+    for rx in candidates:
+        ready = list(Prescription.objects.filter(patient=rx.patient).active().with_readiness())
+        if any(since < cutoff for since in ready_since(ready).values()):
+            return
+    for rx in candidates:
+        at = now - 9 * dt.timedelta(days=1)
+        set_log(
+            patient=rx.patient,
+            prescription=rx,
+            reps=rx.effective_progress_at_reps,
+            pain=0,
+            performed_at=at,
+            client_id=uuid.uuid4(),
+            by=rx.prescribed_by,
+            source=Source.CLINIC,
+            now=at + dt.timedelta(minutes=1),
+        )
+        ready = Prescription.objects.with_readiness().filter(pk=rx.pk)
+        if ready_since(ready).get(rx.pk, now) < cutoff:
+            return
+    raise AssertionError(f"No side of {clinic} could be made to wait for a decision.")
+
+
 def test_it_writes_the_results_as_json_and_prints_a_table(network, tmp_path):
+    for clinic in smallest_and_largest():
+        every_section_at(clinic)
     out = io.StringIO()
     path = tmp_path / "results.json"
     call_command("bench", size="tiny", no_api=True, repeats=1, json=str(path), stdout=out)
