@@ -38,7 +38,7 @@ pytestmark = [
 ]
 
 PATIENTS = 20
-SETS = 600
+SETS = 1500  # enough that the run outlasts the drops (DROPS × DROP_EVERY) on a fast machine
 CLIENTS = 16
 WORKERS = 4
 DROPS = 8
