@@ -37,13 +37,13 @@ run: install ## Set up the SQLite database with demo data and serve on http://12
 # the others). createcachetable does nothing unless CACHE_URL names a database cache.
 MIGRATE ?= yes
 serve: install ## Production: migrate, collect static files, run gunicorn (see docs/deploy.md)
-	@$(PY) -m clinic.preflight
+	@$(PY) -m clinic.serving.preflight
 	$(PY) manage.py check --deploy
 	@# The line above ran every system check; migrate need not repeat them.
 	@if [ "$(MIGRATE)" != no ]; then echo "$(PY) manage.py migrate --no-input --skip-checks"; $(PY) manage.py migrate --no-input --skip-checks; fi
 	$(PY) manage.py createcachetable
 	$(PY) manage.py collectstatic --no-input
-	exec $(VENV)/bin/gunicorn --config python:clinic.gunicorn_conf
+	exec $(VENV)/bin/gunicorn --config python:clinic.serving.gunicorn_conf
 
 test: install ## Run the whole test suite, browser tests included (SQLite, or DATABASE_URL when set)
 	$(VENV)/bin/pytest

@@ -66,7 +66,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # Idle and working-day session expiry (after auth, messages and htmx, which it uses).
-    "clinic.middleware.SessionTimeoutMiddleware",
+    "clinic.serving.middleware.SessionTimeoutMiddleware",
     # Records the signed-in user on every history row written during a request.
     "simple_history.middleware.HistoryRequestMiddleware",
     # Last, as axes requires: turns a locked-out sign-in into its answer (AXES_LOCKOUT_CALLABLE).
@@ -149,7 +149,7 @@ AUTHENTICATION_BACKENDS = [
 # REST_FRAMEWORK below still cap the rate per minute.
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # Axes masks both in its log lines by default; the address is what investigating an attack needs,
-# and the username (often the patient's name) is masked here and by clinic.log_filters.
+# and the username (often the patient's name) is masked here and by clinic.serving.log_filters.
 AXES_SENSITIVE_PARAMETERS = ["username"]
 AXES_FAILURE_LIMIT: int = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
@@ -161,10 +161,10 @@ AXES_RESET_ON_SUCCESS = False
 # The same client address as the throttles (NUM_PROXIES); the answers in the web page's and the
 # API's own shapes, with when to retry and who unlocks.
 AXES_CLIENT_IP_CALLABLE = "patients.lockout.client_address"
-AXES_LOCKOUT_CALLABLE = "clinic.views.lockout_response"
+AXES_LOCKOUT_CALLABLE = "clinic.accounts.views.lockout_response"
 
 # Web sessions end after a working day, or after SESSION_IDLE_TIMEOUT seconds without a request
-# (a shared clinic computer left signed in): clinic.middleware.SessionTimeoutMiddleware.
+# (a shared clinic computer left signed in): clinic.serving.middleware.SessionTimeoutMiddleware.
 SESSION_COOKIE_AGE: int = env.int("SESSION_COOKIE_AGE", default=10 * 60 * 60)
 SESSION_IDLE_TIMEOUT: int = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 # The last-seen time is written at most this often (seconds), not on every request.
@@ -180,7 +180,7 @@ for _variable, _value in {
         raise ImproperlyConfigured(f"{_variable} must be a positive number.")
 
 LOGIN_URL = "login"
-# One landing URL that sends each role to its own start page (clinic.views.home).
+# One landing URL that sends each role to its own start page (clinic.accounts.views.home).
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -194,10 +194,10 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Uploaded clinical documents (the scanned copy of a clearance sign-off). Never under STATIC_ROOT
-# and never given a URL: `clinic.patient_views.clearance_document` serves each to the patient's care team
+# and never given a URL: `clinic.patient_page.views.clearance_document` serves each to the patient's care team
 # only, and records who opened it. Back this folder up with the database (docs/backups.md).
 PRIVATE_FILES_ROOT = env.path("PRIVATE_FILES_ROOT", default=BASE_DIR / "private-files")
-# A clinic export carries a signature (clinic/backup.py); both servers of a move share this key.
+# A clinic export carries a signature (clinic/data/backup.py); both servers of a move share this key.
 EXPORT_SIGNING_KEY: str = env.str("EXPORT_SIGNING_KEY", default="") or SECRET_KEY
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -342,11 +342,11 @@ SPECTACULAR_SETTINGS = {
 # Audit history is a record, not an undo button: no "revert to this version" in the admin.
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
-# No patient name or typed text in any log line (clinic/log_filters.py; docs/security.md).
+# No patient name or typed text in any log line (clinic/serving/log_filters.py; docs/security.md).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_usernames": {"()": "clinic.log_filters.RedactUsernames"}},
+    "filters": {"redact_usernames": {"()": "clinic.serving.log_filters.RedactUsernames"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_usernames"]},
     },

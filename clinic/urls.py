@@ -5,8 +5,13 @@ from django.urls import include, path
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from clinic import access_log, dashboard, me, patient_report, patient_views, reports, views
-from clinic.forms import AdminSignInForm
+from clinic.accounts import views
+from clinic.accounts.forms import AdminSignInForm
+from clinic.audit import views as access_log
+from clinic.caseload import views as dashboard
+from clinic.my_exercises import views as me
+from clinic.reports import clinic_views as reports
+from clinic.reports import patient_views as patient_report
 from clinic.sources import views as sources
 
 admin.site.site_header = "Clamshell clinic administration"
@@ -39,51 +44,7 @@ urlpatterns = [
     path("sources/", sources.sources, name="sources"),
     path("me/", me.me, name="me"),
     path("me/log/", me.me_log, name="me-log"),
-    # The patient page (care team) and its actions; patient management lives in patients.urls.
-    path("patients/", include("patients.urls")),
-    path("patients/<int:pk>/", patient_views.patient_detail, name="patient-detail"),
-    path("patients/<int:pk>/history/", patient_views.patient_history, name="patient-history"),
-    path(
-        "patients/<int:pk>/sides/<str:side>/start/",
-        patient_views.prescription_start_view,
-        name="patient-prescription-start",
-    ),
-    path(
-        "patients/<int:pk>/prescriptions/<int:rx>/advance/",
-        patient_views.prescription_advance_view,
-        name="patient-prescription-advance",
-    ),
-    path(
-        "patients/<int:pk>/prescriptions/<int:rx>/regress/",
-        patient_views.prescription_regress_view,
-        name="patient-prescription-regress",
-    ),
-    path(
-        "patients/<int:pk>/prescriptions/<int:rx>/stop/",
-        patient_views.prescription_stop_view,
-        name="patient-prescription-stop",
-    ),
-    path("patients/<int:pk>/sets/", patient_views.set_log_view, name="patient-set-log"),
-    path(
-        "patients/<int:pk>/sets/<int:set_pk>/void/",
-        patient_views.set_void_view,
-        name="patient-set-void",
-    ),
-    path(
-        "patients/<int:pk>/clearance/",
-        patient_views.clearance_record_view,
-        name="patient-clearance-record",
-    ),
-    path(
-        "patients/<int:pk>/clearance/<int:note_pk>/document/",
-        patient_views.clearance_document,
-        name="patient-clearance-document",
-    ),
-    path(
-        "patients/<int:pk>/sides/<str:side>/pain-review/",
-        patient_views.pain_review_view,
-        name="patient-pain-review",
-    ),
+    path("patients/", include("clinic.patient_page.urls")),
     path("api/v1/", include("exercises.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path(
@@ -95,7 +56,7 @@ urlpatterns = [
 ]
 
 # Errors Django answers itself: JSON in the API's error shape under /api/, pages elsewhere.
-handler400 = "clinic.error_pages.bad_request"
-handler403 = "clinic.error_pages.permission_denied"
-handler404 = "clinic.error_pages.page_not_found"
-handler500 = "clinic.error_pages.server_error"
+handler400 = "clinic.serving.error_pages.bad_request"
+handler403 = "clinic.serving.error_pages.permission_denied"
+handler404 = "clinic.serving.error_pages.page_not_found"
+handler500 = "clinic.serving.error_pages.server_error"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -72,4 +73,12 @@ def staff_patient_for_user(user: User, pk: int) -> Patient:
     )
     if patient is None:
         raise Http404("No such patient.")
+    return patient
+
+
+def patient_for_change(user: User, pk: int) -> Patient:
+    """A patient of the user's clinics (404 otherwise) whom the user may change (403 otherwise)."""
+    patient = staff_patient_for_user(user, pk)
+    if not can_change_clinical(user, patient):
+        raise PermissionDenied("Only the clinic's therapists change patients.")
     return patient

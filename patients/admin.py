@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients.audit import record_access
+from patients.access_events import record_access
 from patients.clearance import clearance_status
 from patients.documents import document_type_of
 from patients.models import (
@@ -637,7 +637,7 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
 class AccessEventAdmin(admin.ModelAdmin):
     """Who viewed or exported what: read-only, even for a superuser.
 
-    The rows are written only by `patients.audit.record_access`; an audit trail that its readers
+    The rows are written only by `patients.access_events.record_access`; an audit trail that its readers
     could edit or prune would prove nothing. (The change history rows of simple-history are not
     registered here at all: they are read through each record's "History" page, where reverting
     is refused by `AuditedAdmin`.)

@@ -445,7 +445,7 @@ class ClearanceNote(models.Model):
         "the requirement.",
     )
     # A scan of the signed document, in the private storage (never served as a static file):
-    # `clinic.patient_views.clearance_document` serves it to the care team and records who opened it.
+    # `clinic.patient_page.views.clearance_document` serves it to the care team and records who opened it.
     document = models.FileField(
         "scanned copy",
         upload_to=_document_path,
@@ -627,7 +627,7 @@ class AccessEvent(models.Model):
     """One read or export of patient data, or one change to a patient's login (disabled or enabled
     again): who, when, which clinic and patient, what.
 
-    Written only by `patients.audit.record_access` and never changed afterwards; it has no
+    Written only by `patients.access_events.record_access` and never changed afterwards; it has no
     simple-history of its own because it is itself the record. `detail` holds only values the
     app chose (a table's name, a period), never free text typed by someone or a patient's name.
     """

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from patients.audit import record_access
+from patients.access_events import record_access
 from patients.documents import document_type_of
 from patients.models import (
     PRECAUTION_FIELDS,

@@ -2,7 +2,7 @@
 
 The floor (`clinic.bench.floor`) is a lower bound of the report's work only if it does the same
 work: the same rows, figure by figure. `differences` compares its rows with the report's figures
-(`clinic.clinic_report`), and the monitoring windows of both with the windows the one rule gives
+(`clinic.reports.clinic_figures`), and the monitoring windows of both with the windows the one rule gives
 (`exercises.adherence.monitoring_windows`, fed with each patient's start of monitoring, discharge
 and clinic days with a valid set). `manage.py bench` runs it at the largest clinic after timing
 the floor, and the bench's tests at every clinic of the tiny network.
@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Min, Q
 
-from clinic import clinic_report as figures
+from clinic.reports import clinic_figures as figures
 from exercises import adherence
 from exercises.models import SetLog
 from patients.clearance import clearance_status

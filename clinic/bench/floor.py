@@ -1,6 +1,6 @@
 """The floor for the clinic report's work: one hand-written SQL statement, no ORM, no page.
 
-It computes the same rows as `clinic.clinic_report` for one clinic and range (docs/reports.md
+It computes the same rows as `clinic.reports.clinic_figures` for one clinic and range (docs/reports.md
 defines each figure), at the same grain, with the thresholds in force: a prescription's own
 (`progress_at_reps`, `pain_ceiling`, `pain_alert_above`), else the clinic's, read from the clinic's
 row like every other setting (`pain_lookback_days`, `review_soon_days`):
@@ -51,7 +51,7 @@ from typing import Any
 
 from django.db import connection
 
-from clinic.clinic_report import Scope
+from clinic.reports.clinic_figures import Scope
 from exercises.adherence import WindowStatus
 from exercises.models import ChangeReason
 from patients.models import Decision

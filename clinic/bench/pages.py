@@ -30,11 +30,11 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clinic import clinic_report
 from clinic.bench.agreement import differences
 from clinic.bench.floor import report_floor
 from clinic.bench.generate import GENERATED_SLUG
-from clinic.reports import DEFAULT_DAYS
+from clinic.reports import clinic_figures
+from clinic.reports.clinic_views import DEFAULT_DAYS
 from exercises.models import SetLog
 from patients.models import Clinic, Membership, Patient, Role
 
@@ -225,18 +225,18 @@ def measure_floor(*, repeats: int) -> dict[str, Any]:
     the report's largest read), so a reused one would time that read only once. After the
     timings, the floor's rows are compared with the report's figures (`clinic.bench.agreement`):
     a floor that computes other rows bounds nothing, and the target is then reported missed."""
-    from clinic.reports import build_report
+    from clinic.reports.clinic_views import build_report
 
     _, large_clinic = smallest_and_largest()
     cast = cast_at(large_clinic)
     visitor = Visitor()
     url = f"/reports/?clinic={large_clinic.pk}"
 
-    def scope() -> clinic_report.Scope:
+    def scope() -> clinic_figures.Scope:
         # The page's default range (ending today), at the moment of the call.
         now = timezone.now()
         last = large_clinic.local_date(now)
-        return clinic_report.Scope(
+        return clinic_figures.Scope(
             clinic=large_clinic,
             first=last - dt.timedelta(days=DEFAULT_DAYS - 1),
             last=last,

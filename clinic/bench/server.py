@@ -3,7 +3,7 @@
 Used by the API load benchmark (`clinic.bench.api_load`) and the concurrent-write fault test
 (`tests/faults/`): one way to start, wait for and stop the server.
 
-The server gets production settings (`clinic.settings`, DEBUG off, `clinic/gunicorn_conf.py`) with
+The server gets production settings (`clinic.settings`, DEBUG off, `clinic/serving/gunicorn_conf.py`) with
 what a loopback run needs: a throwaway SECRET_KEY, ALLOWED_HOSTS=127.0.0.1, no HTTPS redirect (plain
 http on 127.0.0.1), and write throttles raised so the run measures the app, not the limiter.
 """
@@ -133,7 +133,7 @@ def gunicorn(
         "-m",
         "gunicorn",
         "--config",
-        "python:clinic.gunicorn_conf",
+        "python:clinic.serving.gunicorn_conf",
         # The command line wins over the config file: loopback, a free port, the run's workers.
         "--bind",
         f"{HOST}:{port}",

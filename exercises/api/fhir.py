@@ -499,7 +499,7 @@ def read_scan(note: ClearanceNote) -> bytes | None:
         with note.document.storage.open(note.document.name, "rb") as handle:
             return handle.read()
     except OSError:
-        # No names in logs (clinic/log_filters.py): the note's id is enough to find it.
+        # No names in logs (clinic/serving/log_filters.py): the note's id is enough to find it.
         logger.error("The scanned copy of clearance note %s cannot be read", note.pk)
         return None
 

@@ -23,7 +23,7 @@ from exercises.api.errors import error_body
 from exercises.api.fhir import bundle_json, patient_bundle
 from exercises.api.serializers import ErrorSerializer
 from patients.access import patient_of, staff_patient_for_user
-from patients.audit import recorded
+from patients.access_events import recorded
 from patients.models import AccessAction, Patient
 
 FHIR_JSON = "application/fhir+json"

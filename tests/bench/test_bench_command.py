@@ -15,13 +15,13 @@ from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clinic import clinic_report as figures
 from clinic.bench import database
 from clinic.bench.agreement import differences
 from clinic.bench.floor import report_floor
 from clinic.bench.generate import GENERATED_SLUG, SIZES, generate_network
 from clinic.bench.pages import measure_floor, smallest_and_largest
 from clinic.management.commands.bench import render_table
+from clinic.reports import clinic_figures as figures
 from exercises.models import PainReview, Prescription, SetLog, Source
 from exercises.progression import open_pain_alerts, ready_since
 from exercises.services import pause_reason, set_log

@@ -14,7 +14,7 @@ from simple_history.models import registered_models
 from simple_history.utils import get_history_model_for_model
 
 from exercises.services import prescription_start
-from patients.audit import record_access
+from patients.access_events import record_access
 from patients.models import AccessAction, AccessEvent, Membership
 from tests.factories import ClearanceNoteFactory, SetLogFactory, stage
 

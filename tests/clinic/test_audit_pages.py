@@ -14,10 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.audit import history_context, patient_audit
+from clinic.audit.history import history_context, patient_audit
+from clinic.forms import display_name
 from exercises.services import prescription_start, set_void
-from patients.audit import record_access
-from patients.forms import display_name
+from patients.access_events import record_access
 from patients.models import AccessAction, AccessEvent
 from patients.services import patient_login_set_active
 from tests.factories import SetLogFactory, UserFactory, stage

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exercises.services import prescription_start
-from patients.audit import record_access
+from patients.access_events import record_access
 from patients.models import AccessAction, AccessEvent
 from patients.services import patient_login_set_active
 from tests.api.helpers import client_for

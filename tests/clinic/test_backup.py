@@ -39,8 +39,8 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from clinic import backup
-from clinic.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_signature
+from clinic.data import backup
+from clinic.data.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_signature
 from exercises.models import (
     Ladder,
     PainOutcome,
@@ -60,7 +60,7 @@ from exercises.services import (
     set_log,
     set_void,
 )
-from patients.audit import record_access
+from patients.access_events import record_access
 from patients.models import (
     AccessAction,
     AccessEvent,

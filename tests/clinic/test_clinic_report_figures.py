@@ -9,7 +9,7 @@ import zoneinfo
 
 import pytest
 
-from clinic import clinic_report as figures
+from clinic.reports import clinic_figures as figures
 from exercises.adherence import AdherenceBand
 from exercises.models import PainReview
 from exercises.services import (

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.dashboard import PAGE_SIZE
+from clinic.caseload.views import PAGE_SIZE
 from exercises.models import Source
 from exercises.services import (
     patient_discharge,

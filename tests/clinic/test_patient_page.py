@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.charts import ChartSet, ChartStep, progression_chart
+from clinic.charts.progression import ChartSet, ChartStep, progression_chart
 from exercises.models import Prescription, SetLog, Source, StageChange
 from exercises.services import (
     prescription_advance,

@@ -202,7 +202,7 @@ def test_the_app_refuses_to_start_without_a_secret_key_or_hosts(missing):
 
 
 def test_make_serve_refuses_development_settings_in_one_line():
-    result = _run("-m", "clinic.preflight", DEBUG="true")
+    result = _run("-m", "clinic.serving.preflight", DEBUG="true")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "ERROR: DEBUG is on: set DEBUG=false, SECRET_KEY and ALLOWED_HOSTS. "
@@ -226,13 +226,17 @@ def test_make_serve_refuses_development_settings_in_one_line():
 def test_make_serve_refuses_a_weak_key_or_a_per_process_cache(env, reason):
     # check --deploy only warns of a weak key, and cannot know that gunicorn runs several workers.
     chosen = {**PRODUCTION, "CACHE_URL": "dbcache://django_cache", **env}
-    result = _run("-m", "clinic.preflight", **{k: v for k, v in chosen.items() if v is not None})
+    result = _run(
+        "-m", "clinic.serving.preflight", **{k: v for k, v in chosen.items() if v is not None}
+    )
     assert result.returncode == 1
     assert reason in result.stderr
 
 
 def test_make_serve_accepts_production_settings():
-    result = _run("-m", "clinic.preflight", **PRODUCTION, CACHE_URL="dbcache://django_cache")
+    result = _run(
+        "-m", "clinic.serving.preflight", **PRODUCTION, CACHE_URL="dbcache://django_cache"
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic import reports
-from clinic.csv_export import safe_cell
+from clinic.reports import clinic_views as reports
+from clinic.reports.csv_export import safe_cell
 from exercises.services import prescription_advance, prescription_start
 from patients.models import Role
 from tests.factories import (

@@ -149,7 +149,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                     [
                         str(Path(sys.executable).parent / "gunicorn"),
                         "--config",
-                        "python:clinic.gunicorn_conf",
+                        "python:clinic.serving.gunicorn_conf",
                     ],
                     cwd=BASE_DIR,
                     env=env | {"BIND": f"127.0.0.1:{served.second_port}"},

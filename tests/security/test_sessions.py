@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.middleware import LAST_SEEN, SIGNED_IN_AT
+from clinic.serving.middleware import LAST_SEEN, SIGNED_IN_AT
 from tests.factories import PASSWORD
 
 

@@ -17,8 +17,8 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from clinic.backup import BackupError, ExportSummary, clinic_export
-from clinic.progress import progress_bar
+from clinic.data.backup import BackupError, ExportSummary, clinic_export
+from clinic.data.progress_bar import progress_bar
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from clinic.bench.generate import DEFAULT_SEED, GENERATED_SLUG, SIZES, generate_network
-from clinic.progress import progress_bar
+from clinic.data.progress_bar import progress_bar
 from patients.models import Clinic
 
 

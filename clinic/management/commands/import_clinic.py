@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.backup import BackupError, clinic_import
-from clinic.progress import progress_bar
+from clinic.data.backup import BackupError, clinic_import
+from clinic.data.progress_bar import progress_bar
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """`python manage.py seed_demo`: two clinics, their care teams and ~40 patients with 8 weeks of logs.
 
 Safe to run again: existing demo patients are skipped, and every demo user's password is reset to
-`--password`. The data itself is built in `clinic/demo.py`.
+`--password`. The data itself is built in `clinic/data/demo.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.demo import (
+from clinic.data.demo import (
     CLINICS,
     DEFAULT_PATIENTS_PER_CLINIC,
     DEFAULT_SEED,
@@ -29,7 +29,7 @@ from clinic.demo import (
     set_count,
     stages_by_number,
 )
-from clinic.progress import progress_bar
+from clinic.data.progress_bar import progress_bar
 from patients.models import Patient
 
 SIGN_IN_URL = "http://127.0.0.1:8000/accounts/login/"

@@ -195,7 +195,10 @@ def me(request: HttpRequest) -> HttpResponse:
     patient = _patient(request)
     return HttpResponse(
         _render(
-            request, patient, "clinic/me.html", _page(patient, warnings=_warnings(request, patient))
+            request,
+            patient,
+            "clinic/my_exercises/me.html",
+            _page(patient, warnings=_warnings(request, patient)),
         )
     )
 
@@ -248,10 +251,14 @@ def me_log(request: HtmxHttpRequest) -> HttpResponse:
         messages.info(request, f"Your {side} side has no exercise any more; this is your plan now.")
         return HttpResponseClientRefresh() if request.htmx else redirect("me")
     if not request.htmx:
-        return HttpResponse(_render(request, patient, "clinic/me.html", context), status=400)
+        return HttpResponse(
+            _render(request, patient, "clinic/my_exercises/me.html", context), status=400
+        )
     # 200 even for errors: htmx swaps only successful responses, and the errors are the content.
-    html = _render(request, patient, "clinic/me.html#side", {**context, "s": card})
-    html += _render(request, patient, "clinic/me.html#summary", {**context, "oob": True})
+    html = _render(request, patient, "clinic/my_exercises/me.html#side", {**context, "s": card})
+    html += _render(
+        request, patient, "clinic/my_exercises/me.html#summary", {**context, "oob": True}
+    )
     return HttpResponse(html)
 
 

@@ -15,28 +15,20 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Query
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from patients import services
-from patients.access import User, can_change_clinical, clinics_for, staff_patient_for_user
-from patients.forms import (
+from clinic.forms import add_service_errors
+from clinic.patient_page.patient_forms import (
     PatientForm,
     PatientLoginActiveForm,
     PatientLoginForm,
-    add_service_errors,
 )
+from patients import services
+from patients.access import clinics_for, patient_for_change
 from patients.models import Patient, Role
 
 
 def _posted(request: HttpRequest) -> QueryDict | None:
     # Not `request.POST or None`: an empty POST must still be a bound form, with its errors.
     return request.POST if request.method == "POST" else None
-
-
-def patient_for_change(user: User, pk: int) -> Patient:
-    """A patient of the user's clinics (404 otherwise) whom the user may change (403 otherwise)."""
-    patient = staff_patient_for_user(user, pk)
-    if not can_change_clinical(user, patient):
-        raise PermissionDenied("Only the clinic's therapists change patients.")
-    return patient
 
 
 @require_http_methods(["GET", "POST"])
@@ -65,7 +57,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
             return redirect("patient-detail", pk=patient.pk)
     return render(
         request,
-        "patients/patient_form.html",
+        "clinic/patient_page/patient_form.html",
         {"form": form, "patient": None, "clinic": clinics[0] if len(clinics) == 1 else None},
     )
 
@@ -89,7 +81,9 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"{patient.full_name}'s details saved.")
             return redirect("patient-detail", pk=patient.pk)
-    return render(request, "patients/patient_form.html", {"form": form, "patient": patient})
+    return render(
+        request, "clinic/patient_page/patient_form.html", {"form": form, "patient": patient}
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -122,7 +116,7 @@ def patient_login(request: HttpRequest, pk: int) -> HttpResponse:
     existing = patient.user if patient.user_id else None
     return render(
         request,
-        "patients/patient_login_form.html",
+        "clinic/patient_page/patient_login_form.html",
         {"form": form, "patient": patient, "existing": existing},
     )
 

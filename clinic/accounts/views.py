@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from clinic.forms import SignInForm
+from clinic.accounts.forms import SignInForm
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
 from patients.access import is_clinic_staff, is_therapist, patient_of
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
@@ -54,7 +54,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("reports")
     if user.is_superuser:
         return redirect("admin:index")
-    return render(request, "clinic/no_role.html", status=403)
+    return render(request, "clinic/accounts/no_role.html", status=403)
 
 
 class ThrottledLoginView(LoginView):

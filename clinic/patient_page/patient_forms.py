@@ -8,28 +8,9 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import password_validators_help_text_html
-from django.core.exceptions import ValidationError
 
+from clinic.forms import DATE_INPUT, display_name
 from patients.models import AffectedSide, Clinic, Membership, Patient
-
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-
-
-def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
-    """Show a service's ValidationError on the form: next to its field when the form has one.
-
-    Errors keyed by a field the form does not show (and rule violations, which are not keyed at
-    all) go to the top of the form, so no message is ever lost.
-    """
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
-
-
-def display_name(user: AbstractUser) -> str:
-    return user.get_full_name() or user.get_username()
 
 
 class PatientForm(forms.Form):

@@ -21,11 +21,11 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from clinic.audit import EXPORTS
-from clinic.forms import ClinicChoiceForm
-from clinic.views import requires
+from clinic.accounts.forms import ClinicChoiceForm
+from clinic.accounts.views import requires
+from clinic.audit.history import EXPORTS
 from patients.access import is_clinic_staff
-from patients.audit import recorded
+from patients.access_events import recorded
 from patients.models import AccessAction, AccessEvent, Clinic
 
 PER_PAGE = 50
@@ -56,7 +56,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
         if "clinic" in form.errors:
             # Another clinic's id (or one that does not exist): the same answer either way.
             raise Http404("No such clinic.")
-        return render(request, "clinic/access_log.html", {"form": form}, status=400)
+        return render(request, "clinic/audit/access_log.html", {"form": form}, status=400)
     clinic: Clinic = form.cleaned_data["clinic"]
     scope = form.cleaned_data["scope"]
     events = AccessEvent.objects.filter(clinic=clinic).select_related("user", "patient")
@@ -70,7 +70,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
     with timezone.override(clinic.tzinfo):
         response = render(
             request,
-            "clinic/access_log.html",
+            "clinic/audit/access_log.html",
             {
                 "form": form,
                 "clinic": clinic,

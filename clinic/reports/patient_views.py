@@ -36,14 +36,14 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from clinic.audit import report_access
-from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
-from clinic.csv_export import Table, table_download, wants_csv
-from clinic.views import requires
+from clinic.accounts.views import requires
+from clinic.audit.history import report_access
+from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
+from clinic.reports.csv_export import Table, table_download, wants_csv
 from exercises.adherence import Window, discharge_day, monitoring_windows, week_of
 from exercises.models import Prescription, SetLog, StageChange, pain_ceiling_in_force
 from patients.access import is_clinic_staff, staff_patient_for_user
-from patients.audit import recorded
+from patients.access_events import recorded
 from patients.clearance import ClearanceState, clearance_status, note_in_effect
 from patients.models import ClearanceNote, Decision, Patient, Side
 from patients.thresholds import WINDOW_DAYS
@@ -232,7 +232,7 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
                     "\n".join(form.messages()), content_type="text/plain; charset=utf-8"
                 )
             context = {"patient": patient, "form": form, "errors": form.messages()}
-            return render(request, "clinic/patient_report.html", context, status=400)
+            return render(request, "clinic/reports/patient_report.html", context, status=400)
         context = _report(request, patient, form.cleaned_data["from"], form.cleaned_data["to"])
         if wants_csv(request):
             return recorded(
@@ -240,7 +240,7 @@ def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
                 **report_access(request, context["period"], patient=patient),
             )
         return recorded(
-            render(request, "clinic/patient_report.html", context),
+            render(request, "clinic/reports/patient_report.html", context),
             **report_access(request, context["period"], patient=patient),
         )
 

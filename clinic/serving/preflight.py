@@ -1,6 +1,6 @@
 """`make serve`'s first step: refuse, in one clear line, to start production on development settings.
 
-    python -m clinic.preflight
+    python -m clinic.serving.preflight
 
 The settings already stop on a missing SECRET_KEY or ALLOWED_HOSTS when DEBUG is off; this turns
 that into a message instead of a traceback, and also refuses what `check --deploy` only warns of

@@ -1,6 +1,6 @@
 """The clinic report's charts: grouped bars (counts) and a spread chart (days at each stage).
 
-Like the progression chart (`clinic/charts.py`): inline SVG drawn on the server, no script and no
+Like the progression chart (`clinic/charts/progression.py`): inline SVG drawn on the server, no script and no
 library, a <title> and a <desc> that say in words what the picture shows, and the page puts the
 same numbers in a table beside every chart. Bars carry their value as text, so a bar of length
 zero still reads "0", and series differ by pattern as well as colour, for greyscale print.

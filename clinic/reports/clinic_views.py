@@ -1,6 +1,6 @@
 """The clinic report at `/reports/`: for staff and therapists of a clinic, over a date range and
 optionally one therapist's caseload. Every table downloads as CSV (`?format=csv&table=<name>`) with
-the filters of the page. The figures come from `clinic.clinic_report` (defined in docs/reports.md).
+the filters of the page. The figures come from `clinic.reports.clinic_figures` (defined in docs/reports.md).
 
 Roles at the door: signed in with a role in some clinic (`requires(is_clinic_staff)`; a patient
 gets 403); the clinic chosen must be one of the user's, otherwise 404, the same as for a clinic
@@ -25,16 +25,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from clinic import clinic_report as figures
-from clinic.audit import report_access
-from clinic.csv_export import Table, table_download, wants_csv
-from clinic.forms import ClinicChoiceForm
-from clinic.report_charts import ReportChart, Spread, bar_chart, spread_chart
-from clinic.views import requires
+from clinic.accounts.forms import ClinicChoiceForm
+from clinic.accounts.views import requires
+from clinic.audit.history import report_access
+from clinic.charts.report import ReportChart, Spread, bar_chart, spread_chart
+from clinic.reports import clinic_figures as figures
+from clinic.reports.csv_export import Table, table_download, wants_csv
 from exercises.adherence import AdherenceBand
 from exercises.models import ChangeReason
 from patients.access import is_clinic_staff
-from patients.audit import recorded
+from patients.access_events import recorded
 from patients.models import Clinic, Patient, Role, Side
 from patients.thresholds import WINDOW_DAYS
 
@@ -531,7 +531,7 @@ def clinic_report(request: HttpRequest) -> HttpResponse:
         if "clinic" in form.errors:
             # Another clinic's id (or none that exists): the same answer either way.
             raise Http404("No such clinic.")
-        return render(request, "clinic/reports.html", {"form": form}, status=400)
+        return render(request, "clinic/reports/clinic_report.html", {"form": form}, status=400)
     data = form.cleaned_data
     clinic: Clinic = data["clinic"]
     # Show the dates the report covers in the form, defaults included.
@@ -558,7 +558,7 @@ def clinic_report(request: HttpRequest) -> HttpResponse:
         query.pop("table", None)
         return render(
             request,
-            "clinic/reports.html",
+            "clinic/reports/clinic_report.html",
             {
                 "form": form,
                 "report": report,

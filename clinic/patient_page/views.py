@@ -33,9 +33,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from clinic.audit import SHOW, history_context
-from clinic.charts import Chart, ChartSet, ChartStep, progression_chart
-from clinic.forms import (
+from clinic.audit.history import SHOW, history_context
+from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
+from clinic.patient_page.forms import (
     ClearanceNoteForm,
     LogSetForm,
     PainReviewForm,
@@ -62,12 +62,11 @@ from exercises.services import (
     set_log,
     set_void,
 )
-from patients.access import can_change_clinical, staff_patient_for_user
-from patients.audit import record_access, recorded
+from patients.access import can_change_clinical, patient_for_change, staff_patient_for_user
+from patients.access_events import record_access, recorded
 from patients.clearance import clearance_problem, clearance_status, note_in_effect
 from patients.models import AccessAction, AffectedSide, ClearanceNote, Patient, Side
 from patients.services import clearance_note_record
-from patients.views import patient_for_change
 
 LOGS_PER_PAGE = 20
 HISTORY_PER_PAGE = 50
@@ -121,7 +120,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # so it is a view of the record like the full page (docs/audit.md).
             logs = _logs_context(request, patient, can_change_clinical(request.user, patient))
             return recorded(
-                render(request, "clinic/patient_detail.html#logs", logs),
+                render(request, "clinic/patient_page/patient_detail.html#logs", logs),
                 user=request.user,
                 action=AccessAction.PATIENT_PAGE,
                 patient=patient,
@@ -153,7 +152,7 @@ def patient_history(request: HttpRequest, pk: int) -> HttpResponse:
         )
         # Recorded after rendering, so the page never lists the very view that shows it.
         return recorded(
-            render(request, "clinic/patient_history.html", context),
+            render(request, "clinic/patient_page/patient_history.html", context),
             user=request.user,
             action=AccessAction.PATIENT_HISTORY,
             patient=patient,
@@ -583,7 +582,7 @@ def _page(
         "void_form": void[1] if void else None,
         **_logs_context(request, patient, is_therapist_here),
     }
-    return render(request, "clinic/patient_detail.html", context)
+    return render(request, "clinic/patient_page/patient_detail.html", context)
 
 
 def _charts(

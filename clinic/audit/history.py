@@ -3,7 +3,7 @@
 Changes come from django-simple-history: the history rows of the patient, their clearance notes,
 prescriptions, stage changes and set logs. Each change is compared with the record before it
 (`diff_against`) to show the before → after of every changed field; a creation shows the values it
-started with. Views and exports come from `patients.AccessEvent` (see `patients/audit.py`), and so
+started with. Views and exports come from `patients.AccessEvent` (see `patients/access_events.py`), and so
 do the patient's login being disabled or enabled again (the user table has no history). The page
 shows both in one list, newest first (`history_context`).
 
@@ -25,10 +25,10 @@ from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from clinic.csv_export import wants_csv
+from clinic.forms import display_name
+from clinic.reports.csv_export import wants_csv
 from exercises.models import PainReview, Prescription, SetLog, Stage, StageChange
-from patients.audit import DETAIL_MAX
-from patients.forms import display_name
+from patients.access_events import DETAIL_MAX
 from patients.models import (
     PRECAUTION_FIELDS,
     AccessAction,
@@ -409,7 +409,7 @@ def report_access(
     patient: Patient | None = None,
     clinic: Clinic | None = None,
 ) -> dict[str, Any]:
-    """The access event (as `patients.audit.recorded` takes it) of a report request: the page of a
+    """The access event (as `patients.access_events.recorded` takes it) of a report request: the page of a
     patient's progression report, or a download of one table of it or of the clinic report.
 
     The clinic report's page is not recorded: it shows figures across the clinic, and its

@@ -1,6 +1,6 @@
 """gunicorn's configuration for `make serve` (docs/deploy.md), read from the environment.
 
-    gunicorn --config python:clinic.gunicorn_conf clinic.wsgi
+    gunicorn --config python:clinic.serving.gunicorn_conf clinic.wsgi
 
 - BIND: where to listen, default 127.0.0.1:8000 (a TLS proxy on the same host in front); set
   0.0.0.0:8000 when the proxy runs elsewhere, and FORWARDED_ALLOW_IPS to its address so gunicorn

@@ -29,7 +29,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from clinic.views import requires
+from clinic.accounts.views import requires
 from exercises.caseload import SideFigures, Summary, sides_for, summaries_for
 from exercises.models import Prescription, Stage
 from exercises.progression import ALERT_ORDER, AlertKind
@@ -140,7 +140,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "search_max_length": SEARCH_MAX_LENGTH,
     }
     partial = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
-    template = "clinic/dashboard.html#table" if partial else "clinic/dashboard.html"
+    template = (
+        "clinic/caseload/dashboard.html#table" if partial else "clinic/caseload/dashboard.html"
+    )
     response = render(request, template, context)
     # One URL answers with a fragment or a page: caches and the browser must keep them apart.
     patch_vary_headers(response, ["HX-Request"])
