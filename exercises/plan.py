@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from exercises.adherence import AdherenceBand, logged_days_by_side, rolling_window, week_of
+from exercises.adherence import AdherenceBand, Rolling, logged_days_by_side, rolling_window, week_of
 from exercises.models import Prescription, SetLog, Stage, StageChange
 from exercises.progression import active_prescriptions_with_state, next_stages
 from exercises.services import pause_reason
@@ -84,9 +84,26 @@ class SideProgress:
 
 @dataclass(frozen=True)
 class Progress:
-    data_days_last_30: int
-    adherence_band: AdherenceBand
+    # The last WINDOW_DAYS days, ending today.
+    window: Rolling
     sides: list[SideProgress]
+
+    @property
+    def data_days_last_30(self) -> int:
+        return self.window.data_days
+
+    @property
+    def adherence_band(self) -> AdherenceBand:
+        return self.window.band
+
+    @property
+    def changes(self) -> list[StageChange]:
+        """Every stage change of both sides, newest first (the care team's stage history)."""
+        return sorted(
+            (c for side in self.sides for c in side.history),
+            key=lambda c: (c.at, c.pk),
+            reverse=True,
+        )
 
 
 def progress_for(patient: Patient, *, now: dt.datetime | None = None) -> Progress:
@@ -97,14 +114,13 @@ def progress_for(patient: Patient, *, now: dt.datetime | None = None) -> Progres
     history: dict[str, list[StageChange]] = defaultdict(list)
     for change in (
         StageChange.objects.filter(patient=patient)
-        .select_related("from_stage", "to_stage")
+        # `by`: the care team's patient page names who changed each stage.
+        .select_related("from_stage", "to_stage", "by")
         .order_by("at", "id")
     ):
         history[change.side].append(change)
-    window = rolling_window(patient, today)
     return Progress(
-        data_days_last_30=window.data_days,
-        adherence_band=window.band,
+        window=rolling_window(patient, today),
         sides=[
             SideProgress(
                 plan=plan,

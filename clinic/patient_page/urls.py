@@ -3,7 +3,7 @@ for the care team, its actions, and the patient's history."""
 
 from django.urls import path
 
-from clinic.patient_page import manage, views
+from clinic.patient_page import actions, manage, views
 
 urlpatterns = [
     path("new/", manage.patient_create, name="patient-create"),
@@ -13,33 +13,33 @@ urlpatterns = [
     path("<int:pk>/history/", views.patient_history, name="patient-history"),
     path(
         "<int:pk>/sides/<str:side>/start/",
-        views.prescription_start_view,
+        actions.prescription_start_view,
         name="patient-prescription-start",
     ),
     path(
         "<int:pk>/prescriptions/<int:rx>/advance/",
-        views.prescription_advance_view,
+        actions.prescription_advance_view,
         name="patient-prescription-advance",
     ),
     path(
         "<int:pk>/prescriptions/<int:rx>/regress/",
-        views.prescription_regress_view,
+        actions.prescription_regress_view,
         name="patient-prescription-regress",
     ),
     path(
         "<int:pk>/prescriptions/<int:rx>/stop/",
-        views.prescription_stop_view,
+        actions.prescription_stop_view,
         name="patient-prescription-stop",
     ),
-    path("<int:pk>/sets/", views.set_log_view, name="patient-set-log"),
+    path("<int:pk>/sets/", actions.set_log_view, name="patient-set-log"),
     path(
         "<int:pk>/sets/<int:set_pk>/void/",
-        views.set_void_view,
+        actions.set_void_view,
         name="patient-set-void",
     ),
     path(
         "<int:pk>/clearance/",
-        views.clearance_record_view,
+        actions.clearance_record_view,
         name="patient-clearance-record",
     ),
     path(
@@ -49,7 +49,7 @@ urlpatterns = [
     ),
     path(
         "<int:pk>/sides/<str:side>/pain-review/",
-        views.pain_review_view,
+        actions.pain_review_view,
         name="patient-pain-review",
     ),
 ]

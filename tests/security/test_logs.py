@@ -176,7 +176,7 @@ def _crash(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the alerts could not be computed")
 
-    monkeypatch.setattr("clinic.patient_page.views.patient_alerts", broken)
+    monkeypatch.setattr("clinic.patient_page.page.patient_alerts", broken)
     monkeypatch.setattr("exercises.api.views.plan_for", broken)
     assert therapist_web.get(f"/patients/{patient.pk}/").status_code == 500
     app.raise_request_exception = False
