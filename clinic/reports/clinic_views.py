@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET
 
 from clinic.accounts.forms import ClinicChoiceForm
 from clinic.accounts.views import requires
-from clinic.audit.history import report_access
+from clinic.audit.recording import report_access
 from clinic.charts.report import ReportChart, Spread, bar_chart, spread_chart
 from clinic.reports import clinic_figures as figures
 from clinic.reports.csv_export import Table, table_download, wants_csv

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.accounts.views import requires
-from clinic.audit.history import report_access
+from clinic.audit.recording import report_access
 from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
 from clinic.reports.csv_export import Table, table_download, wants_csv
 from exercises.adherence import Window, discharge_day, monitoring_windows, week_of

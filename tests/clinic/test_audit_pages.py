@@ -14,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.audit.history import history_context, patient_audit
+from clinic.audit.changes import patient_audit
+from clinic.audit.history import history_context
 from clinic.forms import display_name
 from exercises.services import prescription_start, set_void
 from patients.access_events import record_access
