@@ -90,6 +90,13 @@ def patient_requiring_clearance(clinic, therapist):
 
 
 @pytest.fixture
+def fracture(patient_requiring_clearance):
+    """The same patient under the short name the clearance tests use (no login: the API tests
+    have `fracture_with_login` in tests/api/conftest.py)."""
+    return patient_requiring_clearance
+
+
+@pytest.fixture
 def reseed_after_flush(django_db_blocker):
     """A transactional test ends by flushing every table, the migration's seed included. Requested
     before `transactional_db`, this tears down after that flush and puts the ladder back, so later

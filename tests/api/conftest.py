@@ -49,8 +49,10 @@ def other_prescription(other_patient, therapist):
 
 
 @pytest.fixture
-def fracture(clinic, therapist):
-    """A patient with a login who may exercise only with the medical team's clearance."""
+def fracture_with_login(clinic, therapist):
+    """The root conftest's `fracture` (Ines, recovering from a pelvic fracture) with a login of her
+    own, which the API needs: she signs in with a token. A fixture of its own rather than a login on
+    `fracture`, which the clearance, gate and page tests use without one."""
     return PatientFactory(
         clinic=clinic,
         primary_therapist=therapist,

@@ -131,13 +131,15 @@ def test_an_item_that_is_not_an_object_is_a_rejected_item(patient_client, prescr
     assert stored() == (1, 1)
 
 
-def test_a_paused_item_tells_the_patient_to_contact_their_therapist(fracture, therapist):
-    today = fracture.clinic.local_date(timezone.now())
-    record_clearance(fracture, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY)
-    paused = start(fracture, therapist, days_ago=10)
+def test_a_paused_item_tells_the_patient_to_contact_their_therapist(fracture_with_login, therapist):
+    today = fracture_with_login.clinic.local_date(timezone.now())
+    record_clearance(
+        fracture_with_login, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY
+    )
+    paused = start(fracture_with_login, therapist, days_ago=10)
     done_in_time = a_set(paused, performed_at=(timezone.now() - 5 * DAY).isoformat())
 
-    response = sync(client_for(fracture.user), {"sets": [a_set(paused), done_in_time]})
+    response = sync(client_for(fracture_with_login.user), {"sets": [a_set(paused), done_in_time]})
 
     first, second = response.json()["results"]
     assert (first["status"], first["http_status"]) == ("rejected", 409)

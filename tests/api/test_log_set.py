@@ -343,40 +343,51 @@ def _clinic_today(patient):
 
 
 @pytest.fixture
-def lapsed(fracture, therapist):
+def lapsed(fracture_with_login, therapist):
     """Cleared six weeks ago until two days ago: the prescription started in time, now paused."""
-    today = _clinic_today(fracture)
-    record_clearance(fracture, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY)
-    return start(fracture, therapist, days_ago=10)
+    today = _clinic_today(fracture_with_login)
+    record_clearance(
+        fracture_with_login, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY
+    )
+    return start(fracture_with_login, therapist, days_ago=10)
 
 
-def test_a_paused_prescription_is_a_conflict_telling_the_patient_to_call(fracture, lapsed):
+def test_a_paused_prescription_is_a_conflict_telling_the_patient_to_call(
+    fracture_with_login, lapsed
+):
     before = stored()
-    response = post(client_for(fracture.user), a_set(lapsed))
+    response = post(client_for(fracture_with_login.user), a_set(lapsed))
     error = assert_error(response, 409, "prescription_paused")
     assert "contact your therapist" in error["message"]
     assert "lapsed" in error["message"]
     assert stored() == before
 
 
-def test_a_set_done_while_the_clearance_was_in_force_is_accepted(fracture, lapsed):
+def test_a_set_done_while_the_clearance_was_in_force_is_accepted(fracture_with_login, lapsed):
     done = (timezone.now() - 5 * DAY).isoformat()
-    assert post(client_for(fracture.user), a_set(lapsed, performed_at=done)).status_code == 201
+    assert (
+        post(client_for(fracture_with_login.user), a_set(lapsed, performed_at=done)).status_code
+        == 201
+    )
 
 
-def test_a_prescription_is_paused_when_a_later_note_does_not_clear_the_patient(fracture, therapist):
-    today = _clinic_today(fracture)
-    record_clearance(fracture, by=therapist, signed_on=today - 20 * DAY, review_on=today + 60 * DAY)
-    running = start(fracture, therapist, days_ago=10)
+def test_a_prescription_is_paused_when_a_later_note_does_not_clear_the_patient(
+    fracture_with_login, therapist
+):
+    today = _clinic_today(fracture_with_login)
     record_clearance(
-        fracture,
+        fracture_with_login, by=therapist, signed_on=today - 20 * DAY, review_on=today + 60 * DAY
+    )
+    running = start(fracture_with_login, therapist, days_ago=10)
+    record_clearance(
+        fracture_with_login,
         by=therapist,
         signed_on=today - 2 * DAY,
         review_on=today + 60 * DAY,
         decision=Decision.NOT_CLEARED,
     )
     error = assert_error(
-        post(client_for(fracture.user), a_set(running)), 409, "prescription_paused"
+        post(client_for(fracture_with_login.user), a_set(running)), 409, "prescription_paused"
     )
     assert "contact your therapist" in error["message"]
     assert not SetLog.objects.exists()

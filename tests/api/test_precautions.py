@@ -24,19 +24,21 @@ def precaution(patient, therapist, on):
     )
 
 
-def test_a_side_a_new_precaution_rules_out_is_paused_and_refuses_sets(fracture, therapist):
+def test_a_side_a_new_precaution_rules_out_is_paused_and_refuses_sets(
+    fracture_with_login, therapist
+):
     today = timezone.localdate()
     record_clearance(
-        fracture,
+        fracture_with_login,
         by=therapist,
         signed_on=today - dt.timedelta(days=20),
         review_on=today + dt.timedelta(days=60),
         today=today - dt.timedelta(days=20),
     )
-    left = start(fracture, therapist, side="left", number=2)
-    right = start(fracture, therapist, side="right", number=2)
-    precaution(fracture, therapist, today)
-    client = client_for(fracture.user)
+    left = start(fracture_with_login, therapist, side="left", number=2)
+    right = start(fracture_with_login, therapist, side="right", number=2)
+    precaution(fracture_with_login, therapist, today)
+    client = client_for(fracture_with_login.user)
 
     plan = {s["side"]: s for s in client.get("/api/v1/me/plan/").json()["sides"]}
     assert plan["left"]["status"] == "paused"

@@ -37,18 +37,18 @@ def test_logging_a_set_costs_at_most_six_queries(
 
 
 def test_logging_a_set_for_a_patient_who_requires_clearance_costs_the_same(
-    fracture, therapist, django_assert_max_num_queries
+    fracture_with_login, therapist, django_assert_max_num_queries
 ):
-    today = fracture.clinic.local_date(timezone.now())
+    today = fracture_with_login.clinic.local_date(timezone.now())
     for days in (90, 30, 5):  # several notes: the one in force is found in the same statement
         record_clearance(
-            fracture,
+            fracture_with_login,
             by=therapist,
             signed_on=today - dt.timedelta(days=days),
             review_on=today + dt.timedelta(days=60),
         )
-    prescription = start(fracture, therapist, days_ago=3)
-    client = client_for(fracture.user)
+    prescription = start(fracture_with_login, therapist, days_ago=3)
+    client = client_for(fracture_with_login.user)
     # Seen: 6, as above: the clearance note in effect that day is read in the prescription's
     # statement, not in a query of its own. (Before: 8 — the client_id lookup and all the
     # patient's notes were two more queries.)
@@ -159,19 +159,19 @@ def test_me_plan_and_progress_cost_the_same_however_long_the_history(
 
 
 def test_the_plan_of_a_patient_who_requires_clearance_reads_the_notes_once(
-    fracture, therapist, django_assert_num_queries
+    fracture_with_login, therapist, django_assert_num_queries
 ):
-    today = fracture.clinic.local_date(timezone.now())
+    today = fracture_with_login.clinic.local_date(timezone.now())
     for days in (90, 30, 5):
         record_clearance(
-            fracture,
+            fracture_with_login,
             by=therapist,
             signed_on=today - dt.timedelta(days=days),
             review_on=today + dt.timedelta(days=60),
         )
-    start(fracture, therapist, side="left")
-    start(fracture, therapist, side="right")
-    client = client_for(fracture.user)
+    start(fracture_with_login, therapist, side="left")
+    start(fracture_with_login, therapist, side="right")
+    client = client_for(fracture_with_login.user)
     # Seen: 4 — the token, the active prescriptions, the clearance notes (once, for both sides),
     # the ladder's stages (whether the clearance allows the next stage; was 3 before that).
     with django_assert_num_queries(4):

@@ -112,21 +112,25 @@ def test_the_plan_shows_the_stage_content_and_targets(patient_client, prescripti
     }
 
 
-def test_a_paused_side_says_so_and_why_while_the_other_side_is_ready(fracture, therapist):
-    today = fracture.clinic.local_date(timezone.now())
-    record_clearance(fracture, by=therapist, signed_on=today - 20 * DAY, review_on=today + 60 * DAY)
-    start(fracture, therapist, side="left", number=2, days_ago=10)
-    right = start(fracture, therapist, side="right", number=1, days_ago=10)
+def test_a_paused_side_says_so_and_why_while_the_other_side_is_ready(
+    fracture_with_login, therapist
+):
+    today = fracture_with_login.clinic.local_date(timezone.now())
+    record_clearance(
+        fracture_with_login, by=therapist, signed_on=today - 20 * DAY, review_on=today + 60 * DAY
+    )
+    start(fracture_with_login, therapist, side="left", number=2, days_ago=10)
+    right = start(fracture_with_login, therapist, side="right", number=1, days_ago=10)
     # The medical team now limits the patient to stage 1: the left side (stage 2) is paused.
     record_clearance(
-        fracture,
+        fracture_with_login,
         by=therapist,
         signed_on=today - 2 * DAY,
         review_on=today + 60 * DAY,
         decision=Decision.RESTRICTED,
         max_stage=1,
     )
-    client = client_for(fracture.user)
+    client = client_for(fracture_with_login.user)
     log(client, right, reps=20, pain=1)
 
     plan = sides(client.get("/api/v1/me/plan/").json())
@@ -140,11 +144,13 @@ def test_a_paused_side_says_so_and_why_while_the_other_side_is_ready(fracture, t
     assert (plan["right"]["ready_to_progress"], plan["right"]["ladder_complete"]) == (True, False)
 
 
-def test_a_lapsed_clearance_pauses_the_plan(fracture, therapist):
-    today = fracture.clinic.local_date(timezone.now())
-    record_clearance(fracture, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY)
-    start(fracture, therapist, days_ago=10)
-    left = sides(client_for(fracture.user).get("/api/v1/me/plan/").json())["left"]
+def test_a_lapsed_clearance_pauses_the_plan(fracture_with_login, therapist):
+    today = fracture_with_login.clinic.local_date(timezone.now())
+    record_clearance(
+        fracture_with_login, by=therapist, signed_on=today - 40 * DAY, review_on=today - 2 * DAY
+    )
+    start(fracture_with_login, therapist, days_ago=10)
+    left = sides(client_for(fracture_with_login.user).get("/api/v1/me/plan/").json())["left"]
     assert left["status"] == "paused"
     assert "lapsed" in left["status_reason"]
 

@@ -68,22 +68,9 @@ def set_logged(prescription, therapist):
 
 
 @pytest.fixture
-def gated_patient(clinic, therapist):
-    """Recovering from a pelvic fracture: may exercise only once the medical team clears them."""
-    return PatientFactory(
-        clinic=clinic,
-        primary_therapist=therapist,
-        first_name="Ines",
-        last_name="Duarte",
-        requires_clearance=True,
-        clearance_reason="pelvic fracture",
-    )
-
-
-@pytest.fixture
-def cleared_to_stage_1(gated_patient, therapist):
+def cleared_to_stage_1(fracture, therapist):
     return ClearanceNoteFactory(
-        patient=gated_patient, recorded_by=therapist, decision=Decision.RESTRICTED, max_stage=1
+        patient=fracture, recorded_by=therapist, decision=Decision.RESTRICTED, max_stage=1
     )
 
 
@@ -213,11 +200,11 @@ def test_a_new_stage_is_added_with_the_number_given(admin_client):
 # -- prescriptions: start ------------------------------------------------------------------------
 
 
-def test_admin_refuses_a_gated_prescription(admin_client, gated_patient):
-    response = admin_client.post(url("prescription", "add"), start_post_data(gated_patient))
+def test_admin_refuses_a_gated_prescription(admin_client, fracture):
+    response = admin_client.post(url("prescription", "add"), start_post_data(fracture))
 
     assert response.status_code == 200
-    gate = clearance_problem(gated_patient, stage(1), "left", today_in(gated_patient.clinic))
+    gate = clearance_problem(fracture, stage(1), "left", today_in(fracture.clinic))
     assert gate is not None
     assert form_errors(response)["__all__"] == [gate]
     assert gate in response.content.decode().replace("&#x27;", "'")
@@ -227,10 +214,10 @@ def test_admin_refuses_a_gated_prescription(admin_client, gated_patient):
 
 
 def test_admin_refuses_a_stage_above_what_the_clearance_allows(
-    admin_client, gated_patient, cleared_to_stage_1
+    admin_client, fracture, cleared_to_stage_1
 ):
     response = admin_client.post(
-        url("prescription", "add"), start_post_data(gated_patient, stage_number=2)
+        url("prescription", "add"), start_post_data(fracture, stage_number=2)
     )
 
     assert response.status_code == 200
@@ -240,13 +227,13 @@ def test_admin_refuses_a_stage_above_what_the_clearance_allows(
 
 
 def test_admin_starts_a_prescription_through_the_service(
-    admin_client, admin_user, gated_patient, cleared_to_stage_1
+    admin_client, admin_user, fracture, cleared_to_stage_1
 ):
-    response = admin_client.post(url("prescription", "add"), start_post_data(gated_patient))
+    response = admin_client.post(url("prescription", "add"), start_post_data(fracture))
 
     assert response.status_code == 302, form_errors(response)
     started = Prescription.objects.get()
-    assert (started.patient, started.side, started.stage) == (gated_patient, "left", stage(1))
+    assert (started.patient, started.side, started.stage) == (fracture, "left", stage(1))
     assert (started.target_reps, started.hold_at_top_seconds) == (12, 2)
     assert started.is_active and started.prescribed_by == admin_user
     change = StageChange.objects.get()
@@ -296,8 +283,8 @@ def test_an_existing_prescription_is_read_only(admin_client, prescription):
     assert admin_client.get(url("prescription", "delete", prescription.pk)).status_code == 403
 
 
-def test_the_prescription_page_says_why_it_is_paused(admin_client, gated_patient, therapist):
-    paused = PrescriptionFactory(patient=gated_patient, stage=stage(1), prescribed_by=therapist)
+def test_the_prescription_page_says_why_it_is_paused(admin_client, fracture, therapist):
+    paused = PrescriptionFactory(patient=fracture, stage=stage(1), prescribed_by=therapist)
 
     response = admin_client.get(url("prescription", "change", paused.pk))
 
@@ -320,13 +307,13 @@ def test_advance_moves_a_side_one_stage_up(admin_client, admin_user, prescriptio
 
 
 def test_advance_respects_the_clearance_gate_and_shows_why(
-    admin_client, gated_patient, cleared_to_stage_1, therapist
+    admin_client, fracture, cleared_to_stage_1, therapist
 ):
-    held = PrescriptionFactory(patient=gated_patient, stage=stage(1), prescribed_by=therapist)
+    held = PrescriptionFactory(patient=fracture, stage=stage(1), prescribed_by=therapist)
 
     response = run_action(admin_client, "advance", held)
 
-    gate = clearance_problem(gated_patient, stage(2), "left", today_in(gated_patient.clinic))
+    gate = clearance_problem(fracture, stage(2), "left", today_in(fracture.clinic))
     assert messages_of(response) == [f"Ines Duarte, left side (stage 1): {gate}"]
     assert "allows up to stage 1, not stage 2" in gate
     (message,) = response.context["messages"]
@@ -532,9 +519,9 @@ def test_two_sets_logged_in_clinic_get_their_own_idempotency_keys(admin_client, 
 
 
 def test_admin_refuses_a_set_on_a_prescription_paused_for_clearance(
-    admin_client, gated_patient, therapist
+    admin_client, fracture, therapist
 ):
-    paused = PrescriptionFactory(patient=gated_patient, stage=stage(1), prescribed_by=therapist)
+    paused = PrescriptionFactory(patient=fracture, stage=stage(1), prescribed_by=therapist)
 
     response = admin_client.post(url("setlog", "add"), set_post_data(paused))
 

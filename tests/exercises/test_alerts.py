@@ -252,11 +252,6 @@ def test_no_logs_is_not_raised_for_a_paused_side(patient_requiring_clearance, th
 # -- clearance -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 def test_clearance_missing_raises_an_alert(fracture):
     alert = only(fracture, AlertKind.CLEARANCE_MISSING)
     assert "none is recorded" in alert.message

@@ -287,11 +287,6 @@ def test_discharge_leaves_other_patients_alone(patient, other_patient, therapist
 # -- the clearance gate, through the services ------------------------------------------------
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 def test_start_without_clearance_is_refused_and_writes_nothing(fracture, therapist):
     with pytest.raises(ClearanceRequired) as excinfo:
         start(fracture, therapist, at=NOW)

@@ -233,11 +233,6 @@ def test_a_set_performed_before_the_prescription_ended_and_synced_late_is_accept
 # -- clearance -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 def test_a_set_on_a_paused_prescription_is_refused_telling_the_patient_to_call(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY - DAY)
     paused = start(fracture, therapist, at=NOW - 10 * DAY)

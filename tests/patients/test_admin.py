@@ -62,23 +62,9 @@ def changelist_queries(client, changelist_url: str) -> int:
 
 
 @pytest.fixture
-def gated_patient(clinic, therapist):
-    """Recovering from a pelvic fracture: may exercise only once the medical team clears them."""
-    return PatientFactory(
-        clinic=clinic,
-        primary_therapist=therapist,
-        first_name="Ines",
-        last_name="Duarte",
-        record_number="MRN-GATED",
-        requires_clearance=True,
-        clearance_reason="pelvic fracture",
-    )
-
-
-@pytest.fixture
-def note(gated_patient, therapist):
+def note(fracture, therapist):
     return ClearanceNoteFactory(
-        patient=gated_patient, recorded_by=therapist, signed_by_name="Dr. Ada Osei"
+        patient=fracture, recorded_by=therapist, signed_by_name="Dr. Ada Osei"
     )
 
 
@@ -263,8 +249,8 @@ def test_admin_changes_a_patient_and_the_history_shows_it(
     assert latest.diff_against(latest.prev_record).changed_fields == ["first_name"]
 
 
-def test_the_patient_page_shows_the_clearance_status_today(admin_client, gated_patient):
-    response = admin_client.get(url("patient", "change", gated_patient.pk))
+def test_the_patient_page_shows_the_clearance_status_today(admin_client, fracture):
+    response = admin_client.get(url("patient", "change", fracture.pk))
 
     assert "Medical clearance required; none is recorded." in response.content.decode()
 
@@ -277,24 +263,20 @@ def test_a_patient_cannot_be_deleted(admin_client, patient):
 # -- clearance notes -----------------------------------------------------------------------------
 
 
-def test_admin_records_a_clearance_note_as_the_signed_in_user(
-    admin_client, admin_user, gated_patient
-):
-    response = admin_client.post(url("clearancenote", "add"), note_post_data(gated_patient))
+def test_admin_records_a_clearance_note_as_the_signed_in_user(admin_client, admin_user, fracture):
+    response = admin_client.post(url("clearancenote", "add"), note_post_data(fracture))
 
     assert response.status_code == 302, form_errors(response)
     recorded = ClearanceNote.objects.get()
-    assert (recorded.patient, recorded.signed_by_name) == (gated_patient, "Dr. Sam Okafor")
+    assert (recorded.patient, recorded.signed_by_name) == (fracture, "Dr. Sam Okafor")
     assert recorded.recorded_by == admin_user
     assert recorded.history.get().history_user == admin_user
 
 
-def test_admin_shows_the_services_refusal_of_a_note_signed_in_the_future(
-    admin_client, gated_patient
-):
+def test_admin_shows_the_services_refusal_of_a_note_signed_in_the_future(admin_client, fracture):
     tomorrow = timezone.localdate() + dt.timedelta(days=2)
     response = admin_client.post(
-        url("clearancenote", "add"), note_post_data(gated_patient, signed_on=tomorrow.isoformat())
+        url("clearancenote", "add"), note_post_data(fracture, signed_on=tomorrow.isoformat())
     )
 
     assert response.status_code == 200
@@ -303,12 +285,12 @@ def test_admin_shows_the_services_refusal_of_a_note_signed_in_the_future(
     assert not ClearanceNote.history.exists()
 
 
-def test_admin_shows_the_models_checks_on_a_clearance_note(admin_client, gated_patient):
+def test_admin_shows_the_models_checks_on_a_clearance_note(admin_client, fracture):
     today = timezone.localdate()
     response = admin_client.post(
         url("clearancenote", "add"),
         note_post_data(
-            gated_patient,
+            fracture,
             decision=Decision.RESTRICTED,
             weight_bearing="full",
             review_on=(today - dt.timedelta(days=5)).isoformat(),

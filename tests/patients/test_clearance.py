@@ -23,11 +23,6 @@ DAY = dt.timedelta(days=1)
 NOON = dt.datetime(2026, 1, 14, 12, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 def refusal(patient, stage_number, on=TODAY, side="left") -> str:
     with pytest.raises(ClearanceRequired) as excinfo:
         check_clearance(patient, stage(stage_number), side, on)

@@ -39,11 +39,6 @@ def note_with(patient, by, document):
     )
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 @pytest.mark.parametrize(
     ("name", "data", "kind"),
     [

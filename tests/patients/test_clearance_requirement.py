@@ -22,11 +22,6 @@ from tests.factories import record_clearance, stage
 DAY = dt.timedelta(days=1)
 
 
-@pytest.fixture
-def fracture(patient_requiring_clearance):
-    return patient_requiring_clearance
-
-
 def details(patient, **changes):
     values = {
         "record_number": patient.record_number,
