@@ -174,8 +174,13 @@ def test_a_batch_of_201_sets_is_refused_and_stores_none(patient_client, prescrip
 
 
 def test_a_batch_of_200_sets_is_accepted(patient_client, prescription):
-    response = sync(patient_client, {"sets": [a_set(prescription) for _ in range(200)]})
+    items = [a_set(prescription) for _ in range(200)]
+    response = sync(patient_client, {"sets": items})
     assert (response.status_code, response.json()["created"]) == (200, 200)
+    rows = SetLog.objects.filter(prescription=prescription)
+    assert sorted(str(key) for key in rows.values_list("client_id", flat=True)) == sorted(
+        item["client_id"] for item in items
+    )
 
 
 def test_an_unknown_top_level_field_is_refused(patient_client, prescription):

@@ -63,6 +63,8 @@ def test_a_time_in_any_offset_is_stored_as_the_same_instant(patient_client, pres
 def test_a_phone_clock_a_few_minutes_fast_is_accepted(patient_client, prescription):
     ahead = (timezone.now() + 4 * MINUTE).isoformat()
     assert post(patient_client, a_set(prescription, performed_at=ahead)).status_code == 201
+    row = SetLog.objects.get()
+    assert (row.prescription, row.performed_at) == (prescription, dt.datetime.fromisoformat(ahead))
 
 
 def test_a_therapist_of_another_clinic_cannot_log_a_set(outsider_client, prescription):
@@ -189,6 +191,7 @@ def test_a_bad_value_is_refused_naming_the_field(patient_client, prescription, f
 
 def test_a_note_of_500_characters_is_accepted(patient_client, prescription):
     assert post(patient_client, a_set(prescription, note="é" * 500)).status_code == 201
+    assert SetLog.objects.get().note == "é" * 500
 
 
 @pytest.mark.parametrize("field", ["client_id", "prescription", "reps", "pain", "performed_at"])
@@ -239,6 +242,8 @@ def test_a_set_from_29_days_ago_is_accepted(patient_client, patient, therapist):
     old = start(patient, therapist, days_ago=60)
     recent_enough = (timezone.now() - 29 * DAY).isoformat()
     assert post(patient_client, a_set(old, performed_at=recent_enough)).status_code == 201
+    row = SetLog.objects.get()
+    assert (row.prescription, row.performed_at) == (old, dt.datetime.fromisoformat(recent_enough))
 
 
 def test_a_set_before_the_prescription_started_is_refused(patient_client, prescription):
@@ -336,6 +341,9 @@ def test_a_set_done_before_the_stage_changed_and_synced_late_is_accepted(
     done_offline = (timezone.now() - 2 * DAY).isoformat()
     response = post(patient_client, a_set(prescription, performed_at=done_offline))
     assert (response.status_code, response.json()["stage"]) == (201, 1)
+    row = SetLog.objects.get()
+    assert (row.prescription, row.stage.number) == (prescription, 1)
+    assert row.performed_at == dt.datetime.fromisoformat(done_offline)
 
 
 def _clinic_today(patient):
@@ -365,10 +373,11 @@ def test_a_paused_prescription_is_a_conflict_telling_the_patient_to_call(
 
 def test_a_set_done_while_the_clearance_was_in_force_is_accepted(fracture_with_login, lapsed):
     done = (timezone.now() - 5 * DAY).isoformat()
-    assert (
-        post(client_for(fracture_with_login.user), a_set(lapsed, performed_at=done)).status_code
-        == 201
-    )
+    response = post(client_for(fracture_with_login.user), a_set(lapsed, performed_at=done))
+    assert response.status_code == 201
+    row = SetLog.objects.get()
+    assert (row.patient, row.prescription) == (fracture_with_login, lapsed)
+    assert row.performed_at == dt.datetime.fromisoformat(done)
 
 
 def test_a_prescription_is_paused_when_a_later_note_does_not_clear_the_patient(

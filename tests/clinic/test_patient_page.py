@@ -494,6 +494,11 @@ def test_a_set_logged_right_after_a_start_with_the_forms_defaults_is_accepted(
     response = client.post(reverse("patient-set-log", args=[patient.pk]), payload)
     assert response.status_code == 302, text(response)
     assert SetLog.objects.get().performed_at >= rx.started_at
+    row = SetLog.objects.get()
+    assert (row.prescription, row.source, row.logged_by) == (rx, Source.CLINIC, therapist)
+    assert str(row.client_id) == defaults["log-client_id"]
+    shown = timezone.localtime(row.performed_at, zoneinfo.ZoneInfo("Europe/London"))
+    assert shown.strftime("%Y-%m-%dT%H:%M:%S") == defaults["log-performed_at"]
 
 
 def test_submitting_the_same_log_form_twice_stores_one_set(client, therapist, patient):

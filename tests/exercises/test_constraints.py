@@ -31,7 +31,9 @@ def test_reps_outside_1_to_100_are_refused(patient, reps):
 
 @pytest.mark.parametrize("reps", [1, 100])
 def test_reps_from_1_to_100_are_accepted(patient, reps):
-    SetLogFactory(prescription__patient=patient, reps=reps)
+    row = SetLogFactory(prescription__patient=patient, reps=reps)
+    row.refresh_from_db()
+    assert row.reps == reps
 
 
 def test_pain_11_is_refused(patient):
@@ -47,7 +49,9 @@ def test_pain_minus_1_is_refused(patient):
 
 @pytest.mark.parametrize("pain", [0, 10])
 def test_pain_from_0_to_10_is_accepted(patient, pain):
-    SetLogFactory(prescription__patient=patient, pain=pain)
+    row = SetLogFactory(prescription__patient=patient, pain=pain)
+    row.refresh_from_db()
+    assert row.pain == pain
 
 
 def test_effort_11_is_refused(patient):
@@ -57,7 +61,9 @@ def test_effort_11_is_refused(patient):
 
 @pytest.mark.parametrize("effort", [None, 0, 10])
 def test_effort_empty_or_from_0_to_10_is_accepted(patient, effort):
-    SetLogFactory(prescription__patient=patient, effort=effort)
+    row = SetLogFactory(prescription__patient=patient, effort=effort)
+    row.refresh_from_db()
+    assert row.effort == effort
 
 
 def test_a_set_source_outside_the_choices_is_refused(patient):
@@ -117,9 +123,13 @@ def test_a_voided_by_without_a_void_time_is_refused(patient, therapist):
 
 def test_a_complete_void_is_accepted(patient, therapist):
     set_log = SetLogFactory(prescription__patient=patient)
+    voided_at = timezone.now()
     SetLog.objects.filter(pk=set_log.pk).update(
-        voided_at=timezone.now(), voided_by=therapist, void_reason="Logged twice"
+        voided_at=voided_at, voided_by=therapist, void_reason="Logged twice"
     )
+    set_log.refresh_from_db()
+    assert set_log.voided_at == voided_at
+    assert (set_log.voided_by, set_log.void_reason) == (therapist, "Logged twice")
 
 
 # -- set logs: model validation names the field ---------------------------------------------
@@ -181,6 +191,8 @@ def test_left_and_right_both_active_are_fine(patient):
 def test_two_patients_each_with_an_active_left_side_are_fine(patient, other_patient):
     PrescriptionFactory(patient=patient, side="left")
     PrescriptionFactory(patient=other_patient, side="left")
+    active = Prescription.objects.active().filter(side="left")
+    assert set(active.values_list("patient", flat=True)) == {patient.pk, other_patient.pk}
 
 
 def test_a_prescription_ending_before_it_started_is_refused(patient):
@@ -193,7 +205,9 @@ def test_a_prescription_ending_before_it_started_is_refused(patient):
 
 def test_a_prescription_ending_the_moment_it_started_is_accepted(patient):
     started = timezone.now() - dt.timedelta(days=3)
-    PrescriptionFactory(patient=patient, started_at=started, ended_at=started)
+    prescription = PrescriptionFactory(patient=patient, started_at=started, ended_at=started)
+    prescription.refresh_from_db()
+    assert prescription.started_at == prescription.ended_at == started
 
 
 def test_a_prescription_side_outside_the_choices_is_refused(patient):
@@ -275,3 +289,10 @@ def test_well_shaped_stage_changes_are_accepted(patient):
     _change(prescription, ChangeReason.REGRESSED, stage(2), stage(1))
     _change(prescription, ChangeReason.STOPPED, stage(1), None)
     assert StageChange.objects.filter(patient=patient).count() == 4
+    stored = StageChange.objects.filter(patient=patient).order_by("pk")
+    assert list(stored.values_list("reason", "from_stage", "to_stage")) == [
+        (ChangeReason.START, None, stage(1).pk),
+        (ChangeReason.PROGRESSED, stage(1).pk, stage(2).pk),
+        (ChangeReason.REGRESSED, stage(2).pk, stage(1).pk),
+        (ChangeReason.STOPPED, stage(1).pk, None),
+    ]

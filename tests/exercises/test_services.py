@@ -298,6 +298,9 @@ def test_start_without_clearance_is_refused_and_writes_nothing(fracture, therapi
 def test_start_with_clearance_in_force_is_allowed(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 10 * DAY, review_on=TODAY + 60 * DAY)
     start(fracture, therapist, at=NOW)
+    started = Prescription.objects.get(patient=fracture)
+    assert (started.side, started.stage, started.started_at) == ("left", stage(1), NOW)
+    assert started.ended_at is None
 
 
 def test_start_is_gated_on_the_day_of_the_start(fracture, therapist):

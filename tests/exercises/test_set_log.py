@@ -182,6 +182,8 @@ def test_a_set_more_than_5_minutes_in_the_future_is_refused(prescription):
 def test_a_set_4_minutes_in_the_future_is_accepted(prescription):
     # A phone's clock may run a little fast.
     assert log(prescription, performed_at=NOW + 4 * MINUTE).created
+    row = SetLog.objects.get()
+    assert (row.prescription, row.performed_at) == (prescription, NOW + 4 * MINUTE)
 
 
 def test_a_set_older_than_30_days_is_refused(patient, therapist):
@@ -195,6 +197,8 @@ def test_a_set_older_than_30_days_is_refused(patient, therapist):
 def test_a_set_29_days_old_is_accepted(patient, therapist):
     old = start(patient, therapist, at=NOW - 60 * DAY)
     assert log(old, performed_at=NOW - 29 * DAY).created
+    row = SetLog.objects.get()
+    assert (row.prescription, row.performed_at, row.logged_at) == (old, NOW - 29 * DAY, NOW)
 
 
 def test_a_set_before_the_prescription_started_is_refused(prescription):
@@ -228,6 +232,9 @@ def test_a_set_performed_before_the_prescription_ended_and_synced_late_is_accept
     result = log(prescription, performed_at=NOW - 2 * DAY)
     assert result.created
     assert result.set_log.stage == stage(1)
+    row = SetLog.objects.get()
+    assert (row.prescription, row.stage, row.side) == (prescription, stage(1), "left")
+    assert row.performed_at == NOW - 2 * DAY
 
 
 # -- clearance -------------------------------------------------------------------------------
@@ -248,12 +255,18 @@ def test_a_set_done_before_the_clearance_lapsed_is_accepted(fracture, therapist)
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY - DAY)
     paused = start(fracture, therapist, at=NOW - 10 * DAY)
     assert log(paused, by=therapist, performed_at=NOW - 2 * DAY).created
+    row = SetLog.objects.get()
+    assert (row.patient, row.prescription, row.logged_by) == (fracture, paused, therapist)
+    assert row.performed_at == NOW - 2 * DAY
 
 
 def test_a_set_with_clearance_in_force_is_accepted(fracture, therapist):
     record_clearance(fracture, by=therapist, signed_on=TODAY - 60 * DAY, review_on=TODAY + DAY)
     running = start(fracture, therapist, at=NOW - 10 * DAY)
     assert log(running, by=therapist).created
+    row = SetLog.objects.get()
+    assert (row.patient, row.prescription, row.logged_by) == (fracture, running, therapist)
+    assert (row.reps, row.pain, row.performed_at) == (10, 1, NOW - HOUR)
 
 
 # -- field validation ------------------------------------------------------------------------
@@ -284,6 +297,7 @@ def test_a_value_out_of_range_is_refused_naming_the_field(prescription, field, v
 )
 def test_a_value_at_the_edge_of_its_range_is_accepted(prescription, field, value):
     assert log(prescription, **{field: value}).created
+    assert getattr(SetLog.objects.get(), field) == value
 
 
 def test_several_bad_fields_are_all_named(prescription):

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from patients.models import Clinic, Decision
+from patients.models import Clinic, Decision, Patient
 from tests.factories import ClearanceNoteFactory, ClinicFactory, PatientFactory
 
 
@@ -19,6 +19,8 @@ def test_a_record_number_is_unique_within_a_clinic(clinic):
 def test_the_same_record_number_in_two_clinics_is_fine(clinic, other_clinic):
     PatientFactory(clinic=clinic, record_number="MRN-1")
     PatientFactory(clinic=other_clinic, record_number="MRN-1")
+    stored = Patient.objects.filter(record_number="MRN-1")
+    assert set(stored.values_list("clinic", flat=True)) == {clinic.pk, other_clinic.pk}
 
 
 def test_an_empty_record_number_is_refused(clinic):
@@ -32,7 +34,9 @@ def test_requiring_clearance_without_a_reason_is_refused(clinic):
 
 
 def test_requiring_clearance_with_a_reason_is_accepted(clinic):
-    PatientFactory(clinic=clinic, requires_clearance=True, clearance_reason="pelvic fracture")
+    p = PatientFactory(clinic=clinic, requires_clearance=True, clearance_reason="pelvic fracture")
+    p.refresh_from_db()
+    assert (p.requires_clearance, p.clearance_reason) == (True, "pelvic fracture")
 
 
 def test_removing_the_reason_from_a_patient_requiring_clearance_is_refused(clinic):
@@ -47,7 +51,9 @@ def test_a_clearance_review_date_before_the_date_signed_is_refused(db):
 
 
 def test_a_clearance_reviewed_on_the_day_it_was_signed_is_accepted(db):
-    ClearanceNoteFactory(signed_on=dt.date(2026, 1, 10), review_on=dt.date(2026, 1, 10))
+    note = ClearanceNoteFactory(signed_on=dt.date(2026, 1, 10), review_on=dt.date(2026, 1, 10))
+    note.refresh_from_db()
+    assert note.signed_on == note.review_on == dt.date(2026, 1, 10)
 
 
 def test_a_clearance_decision_outside_the_choices_is_refused(db):
@@ -56,7 +62,9 @@ def test_a_clearance_decision_outside_the_choices_is_refused(db):
 
 
 def test_a_not_cleared_decision_is_accepted_by_the_database(db):
-    ClearanceNoteFactory(decision=Decision.NOT_CLEARED)
+    note = ClearanceNoteFactory(decision=Decision.NOT_CLEARED)
+    note.refresh_from_db()
+    assert note.decision == Decision.NOT_CLEARED
 
 
 def test_a_clearance_max_stage_of_0_is_refused(db):
@@ -77,7 +85,9 @@ def test_a_clinic_pain_ceiling_below_0_is_refused(clinic):
 
 @pytest.mark.parametrize("ceiling", [0, 9])
 def test_a_clinic_pain_ceiling_from_0_up_to_the_alert_threshold_is_accepted(db, ceiling):
-    ClinicFactory(pain_ceiling=ceiling, pain_alert_above=9)
+    clinic = ClinicFactory(pain_ceiling=ceiling, pain_alert_above=9)
+    clinic.refresh_from_db()
+    assert (clinic.pain_ceiling, clinic.pain_alert_above) == (ceiling, 9)
 
 
 def test_a_clinic_pain_ceiling_above_its_alert_threshold_is_refused(db):
@@ -116,7 +126,9 @@ def test_a_clinic_progress_at_reps_outside_1_to_100_is_refused(db, reps):
 
 @pytest.mark.parametrize("reps", [1, 100])
 def test_a_clinic_progress_at_reps_from_1_to_100_is_accepted(db, reps):
-    ClinicFactory(progress_at_reps=reps)
+    clinic = ClinicFactory(progress_at_reps=reps)
+    clinic.refresh_from_db()
+    assert clinic.progress_at_reps == reps
 
 
 def test_an_unknown_clinic_time_zone_fails_validation_on_the_field(db):
