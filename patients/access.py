@@ -1,4 +1,5 @@
-"""Who may see what. Every read of patient data goes through these helpers (private by default)."""
+"""Who may see what: the helpers each door scopes its reads of patient data with (private by
+default). docs/domain.md, "Who sees what", says which door uses which."""
 
 from __future__ import annotations
 
@@ -36,14 +37,6 @@ def patient_of(user: User) -> Patient | None:
     if not user.is_authenticated:
         return None
     return Patient.objects.select_related("clinic").filter(user=user).first()
-
-
-def patient_for_user(user: User, pk: int) -> Patient:
-    """A patient the user may see, or 404 — the same answer whether it exists elsewhere or not."""
-    patient = Patient.objects.visible_to(user).select_related("clinic").filter(pk=pk).first()
-    if patient is None:
-        raise Http404("No such patient.")
-    return patient
 
 
 def role_in(user: User, clinic: Clinic) -> str | None:

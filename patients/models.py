@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -23,9 +22,6 @@ from simple_history.models import HistoricalRecords
 
 from patients import thresholds as t
 from patients.precautions import Precaution, operated_hips
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 
 def validate_timezone(value: str) -> None:
@@ -223,17 +219,6 @@ class AffectedSide(models.TextChoices):
 class PatientQuerySet(models.QuerySet["Patient"]):
     def active(self) -> PatientQuerySet:
         return self.filter(discharged_at__isnull=True)
-
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> PatientQuerySet:
-        """Patients this user may see: their clinics' patients, or only themselves as a patient.
-
-        Private is the default: anonymous users and users with no membership see nothing.
-        """
-        if not user.is_authenticated or not user.is_active:
-            return self.none()
-        if user.is_superuser:
-            return self.all()
-        return self.filter(Q(clinic__memberships__user=user) | Q(user=user)).distinct()
 
 
 class Patient(models.Model):
