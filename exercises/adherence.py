@@ -1,4 +1,5 @@
-"""Adherence (DESIGN §4): sessions per week against the prescription, and data days.
+"""Adherence (docs/domain.md, "Adherence"): sessions per week against the prescription, and data
+days.
 
 A *session* is a calendar day on which at least one valid set was logged for that side; a *data
 day* is a calendar day with at least one valid set on any side. Days are counted in the clinic's

@@ -149,7 +149,8 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
         )
 
     def with_readiness(self) -> PrescriptionQuerySet:
-        """Annotate `is_ready`: the readiness rule (DESIGN §4) computed by the database.
+        """Annotate `is_ready`: the readiness rule (docs/domain.md, "Readiness") computed by the
+        database.
 
         Ready = a valid set on this prescription with reps >= the threshold and pain <= the
         ceiling, and no valid set above the pain alert threshold on it since (a painful set at

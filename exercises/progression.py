@@ -1,4 +1,5 @@
-"""Readiness to progress, pain alerts and the alerts (DESIGN §4): rules that read many rows.
+"""Readiness to progress, pain alerts and the alerts: rules that read many rows (docs/domain.md,
+"Readiness", "Pain alerts belong to a side" and "Alerts").
 
 The thresholds are those in force for each clinic and prescription (`patients.thresholds`).
 

@@ -49,7 +49,8 @@ def role_in(user: User, clinic: Clinic) -> str | None:
 
 
 def can_change_clinical(user: User, patient: Patient) -> bool:
-    """Therapists of the patient's clinic change clinical data; staff only read it (DESIGN §2)."""
+    """Therapists of the patient's clinic change clinical data; staff only read it (docs/domain.md,
+    "Who sees what")."""
     return role_in(user, patient.clinic) == Role.THERAPIST
 
 

@@ -1,4 +1,4 @@
-"""The clearance gate (DESIGN §4), in one place.
+"""The clearance gate (docs/domain.md, "Clearance gate"), in one place.
 
 For a patient who requires clearance, a side may be started at, advanced to, or worked at a stage
 on a given day only if the clearance note in effect that day allows it. The note in effect is the

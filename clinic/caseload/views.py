@@ -173,7 +173,8 @@ def _caseload_page(
 
 
 def _stage_numbers() -> list[int]:
-    # From the data, not a constant: the ladder's rungs are data (DESIGN §1).
+    # From the data, not a constant: the ladder's rungs are data (docs/domain.md, "The
+    # clinical content").
     return list(Stage.objects.order_by("number").values_list("number", flat=True).distinct())
 
 
@@ -242,5 +243,6 @@ def _sorted(
             case _:
                 return name(p)
 
-    # In the whole-clinic view the therapist's own patients still come first (DESIGN §2).
+    # In the whole-clinic view the therapist's own patients still come first
+    # (docs/screens.md, "Therapist dashboard").
     return sorted(patients, key=lambda p: (p.primary_therapist_id != user.pk, key(p)))

@@ -10,12 +10,12 @@ The period is `?from=YYYY-MM-DD&to=YYYY-MM-DD` in the clinic's calendar days; by
 start of monitoring (the first prescription's start day) to today. A bad date gets a 400 naming the
 field, never a report for a period nobody asked for.
 
-Counting (DESIGN §4): a *day* is a calendar day in the clinic's time zone (`TruncDate(tzinfo=…)`
-in the database, so a set at 23:30 local time belongs to that evening on SQLite and PostgreSQL
-alike); voided sets are listed but count for nothing. The aggregates (the per-stage summary, the
-weekly sessions, the data days) are computed by the database; only the sets table loads every set of
-the period, because it is the full record. Cost: a fixed number of queries however many sets there
-are (a test pins it).
+Counting (docs/reports.md, "Words used in every definition"): a *day* is a calendar day in the
+clinic's time zone (`TruncDate(tzinfo=…)` in the database, so a set at 23:30 local time belongs to
+that evening on SQLite and PostgreSQL alike); voided sets are listed but count for nothing. The
+aggregates (the per-stage summary, the weekly sessions, the data days) are computed by the
+database; only the sets table loads every set of the period, because it is the full record. Cost: a
+fixed number of queries however many sets there are (a test pins it).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The patient API, version 1 (DESIGN §5; docs/api.md). One view per operation; every write goes
-through `exercises.services`, so the API adds no rule of its own."""
+"""The patient API, version 1 (docs/api.md). One view per operation; every write goes through
+`exercises.services`, so the API adds no rule of its own."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """What each rung of the clamshell ladder asks of the hip, who said what, and the pain alerts as
 they stood.
 
-1. The stages' movements (the source article; DESIGN §1): the top leg's hip turns outwards at
-   stage 1 and inwards at stages 2–4; the top leg is held up level at stages 3–4; it moves (the
-   knee opens, stage 1) or is held (stages 3–4) out to the side against gravity; the patient lies
-   on the other side at every stage. The clearance gate's movement precautions read these.
+1. The stages' movements (the source article; docs/domain.md, "The clinical content"): the top
+   leg's hip turns outwards at stage 1 and inwards at stages 2–4; the top leg is held up level at
+   stages 3–4; it moves (the knee opens, stage 1) or is held (stages 3–4) out to the side against
+   gravity; the patient lies on the other side at every stage. The clearance gate's movement
+   precautions read these.
 
 2. Pain alerts now stay open across stage changes until a therapist reviews them. Before, an alert
    lasted seven days and closed at any stage change, and nothing recorded it. So that no long-gone

@@ -1,5 +1,6 @@
-"""Adherence (DESIGN §4): sessions per week, and data days in 30-day windows banded as US remote
-therapeutic monitoring bands them (<2, 2-15, 16-30), counted in the clinic's calendar days."""
+"""Adherence (docs/domain.md, "Adherence"): sessions per week, and data days in 30-day windows
+banded as US remote therapeutic monitoring bands them (<2, 2-15, 16-30), counted in the clinic's
+calendar days."""
 
 import datetime as dt
 import uuid

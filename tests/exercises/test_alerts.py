@@ -1,5 +1,5 @@
-"""Alerts (DESIGN §4): pain above the threshold until reviewed, no logs for 7 days, clearance,
-ready to progress, with the clinic's and the prescription's own thresholds."""
+"""Alerts (docs/domain.md, "Alerts"): pain above the threshold until reviewed, no logs for 7 days,
+clearance, ready to progress, with the clinic's and the prescription's own thresholds."""
 
 import datetime as dt
 import uuid

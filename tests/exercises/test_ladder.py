@@ -1,4 +1,5 @@
-"""The seeded clamshell ladder (Boren et al. 2011, DESIGN §1) and its data migration."""
+"""The seeded clamshell ladder (Boren et al. 2011; docs/domain.md, "The clinical content") and its
+data migration."""
 
 import importlib
 

@@ -1,8 +1,8 @@
-"""Readiness to progress (DESIGN §4): a set on the current prescription with reps at or above the
-threshold (the source article: 20) and pain at or below the ceiling (pain-monitoring model: 3),
-and no set above the pain alert threshold at that stage since. Pain stops progression: automatic
-advance waits while a pain alert is open, and "best at this stage" counts only sets within the
-ceiling."""
+"""Readiness to progress (docs/domain.md, "Readiness"): a set on the current prescription with
+reps at or above the threshold (the source article: 20) and pain at or below the ceiling
+(pain-monitoring model: 3), and no set above the pain alert threshold at that stage since. Pain
+stops progression: automatic advance waits while a pain alert is open, and "best at this stage"
+counts only sets within the ceiling."""
 
 import datetime as dt
 import uuid

@@ -1,4 +1,4 @@
-"""The clearance gate (DESIGN §4) and clearance notes, on fixed days."""
+"""The clearance gate (docs/domain.md, "Clearance gate") and clearance notes, on fixed days."""
 
 import datetime as dt
 
