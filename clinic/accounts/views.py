@@ -3,13 +3,11 @@ screens build on these)."""
 
 from __future__ import annotations
 
-from functools import wraps
 from types import SimpleNamespace
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
@@ -18,22 +16,6 @@ from clinic.accounts.forms import SignInForm
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle
 from patients.access import is_clinic_staff, is_therapist, patient_of
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
-
-
-def requires(check: Any) -> Any:
-    """Refuse (403) a signed-in user who fails `check`; anonymous users go to the login page."""
-
-    def decorator(view: Any) -> Any:
-        @wraps(view)
-        @login_required
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not check(request.user):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
 
 
 @require_GET

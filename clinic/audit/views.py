@@ -21,8 +21,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from clinic.accounts.access import requires
 from clinic.accounts.forms import ClinicChoiceForm
-from clinic.accounts.views import requires
 from clinic.audit.history import EXPORTS
 from patients.access import is_clinic_staff
 from patients.access_events import recorded

@@ -29,7 +29,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from clinic.accounts.views import requires
+from clinic.accounts.access import requires
 from exercises.caseload import SideFigures, Summary, sides_for, summaries_for
 from exercises.models import Prescription, Stage
 from exercises.progression import ALERT_ORDER, AlertKind

@@ -25,8 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from clinic.accounts.access import requires
 from clinic.accounts.forms import ClinicChoiceForm
-from clinic.accounts.views import requires
 from clinic.audit.recording import report_access
 from clinic.charts.report import ReportChart, Spread, bar_chart, spread_chart
 from clinic.reports import clinic_figures as figures

@@ -36,7 +36,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from clinic.accounts.views import requires
+from clinic.accounts.access import requires
 from clinic.audit.recording import report_access
 from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
 from clinic.reports.csv_export import Table, table_download, wants_csv
