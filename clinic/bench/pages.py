@@ -34,7 +34,8 @@ from clinic.bench.agreement import differences
 from clinic.bench.floor import report_floor
 from clinic.bench.generate import GENERATED_SLUG
 from clinic.reports import clinic_figures
-from clinic.reports.clinic_views import DEFAULT_DAYS
+from clinic.reports.clinic_figures import DEFAULT_DAYS
+from clinic.reports.clinic_report import build_report
 from exercises.models import SetLog
 from patients.models import Clinic, Membership, Patient, Role
 
@@ -225,8 +226,6 @@ def measure_floor(*, repeats: int) -> dict[str, Any]:
     the report's largest read), so a reused one would time that read only once. After the
     timings, the floor's rows are compared with the report's figures (`clinic.bench.agreement`):
     a floor that computes other rows bounds nothing, and the target is then reported missed."""
-    from clinic.reports.clinic_views import build_report
-
     _, large_clinic = smallest_and_largest()
     cast = cast_at(large_clinic)
     visitor = Visitor()

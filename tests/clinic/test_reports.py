@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.reports import clinic_views as reports
+from clinic.reports import tables as reports
 from clinic.reports.csv_export import safe_cell
 from exercises.services import prescription_advance, prescription_start
 from patients.models import Role
