@@ -1,8 +1,9 @@
-"""What a report is asked for: the clinic report's filters (clinic, range, therapist, backlog days).
+"""What a report is asked for: the clinic report's filters (clinic, range, therapist, backlog days)
+and the patient report's period (`from`, `to`).
 
-They refuse a day before `EARLIEST` or after today in the clinic's calendar: a report states what
-happened. Each error names its field; the view answers a bad filter with a 400 and no figures
-(docs/reports.md).
+Both refuse a day before `EARLIEST` or after today in the clinic's calendar: a report states what
+happened. Every error names its field; the views answer a bad filter or period with a 400 and no
+figures (docs/reports.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 
 from clinic.accounts.forms import ClinicChoiceForm
-from clinic.forms import display_name
+from clinic.forms import DATE_INPUT, display_name
 from clinic.reports.clinic_figures import DEFAULT_DAYS, DEFAULT_READY_DAYS, Scope
 from patients.models import Clinic, Role
 
@@ -103,3 +104,47 @@ class ReportFilters(ClinicChoiceForm):
             therapist=data["therapist"],
             ready_days=data["ready_days"],
         )
+
+
+class PeriodForm(forms.Form):
+    """`from` and `to`, both optional, as ISO dates (clinic days). Named like the URL parameters:
+    `from` is a Python keyword, so the fields are added in `__init__`."""
+
+    def __init__(self, *args: Any, today: dt.date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+        for name, label in (("from", "From"), ("to", "To")):
+            self.fields[name] = forms.DateField(
+                label=label,
+                required=False,
+                # One unambiguous format: 03/11 is March in one country and November in another.
+                input_formats=["%Y-%m-%d"],
+                error_messages={"invalid": "enter a real date as YYYY-MM-DD, e.g. 2026-11-03."},
+                widget=DATE_INPUT,
+            )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for name in ("from", "to"):
+            day = data.get(name)
+            if day is not None and day < EARLIEST:
+                self.add_error(name, f"{day:%Y-%m-%d} is before {EARLIEST:%Y-%m-%d}.")
+            elif day is not None and day > self.today:
+                # A report states what happened; a period into the future would read as complete.
+                self.add_error(
+                    name,
+                    f"{day:%Y-%m-%d} is after today ({self.today:%Y-%m-%d} in the clinic's "
+                    f"time zone).",
+                )
+        first, last = self.cleaned_data.get("from"), self.cleaned_data.get("to")
+        if first and last and first > last:
+            self.add_error(
+                "from",
+                f"{first:%Y-%m-%d} is after to ({last:%Y-%m-%d}); the period must start on or "
+                f"before its last day.",
+            )
+        return self.cleaned_data
+
+    def messages(self) -> list[str]:
+        """One line per error, each naming its field: `from: …`."""
+        return [f"{name}: {error}" for name, errors in self.errors.items() for error in errors]

@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.reports.patient_views import days_text
+from clinic.reports.patient_figures import days_text
 from exercises.models import SetLog
 from exercises.services import (
     patient_discharge,
