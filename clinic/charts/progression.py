@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from clinic.charts.svg import titled_svg
+
 if TYPE_CHECKING:
     from exercises.models import StageChange
 
@@ -86,6 +88,31 @@ def _tick_days(span_days: float) -> int:
     return 28
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Where things go: time from `start` to `end` across, reps from 0 to `y_max` up."""
+
+    start: dt.datetime
+    end: dt.datetime
+    tz: ZoneInfo
+    y_max: int
+
+    @property
+    def span(self) -> float:
+        """The seconds across the plot (an hour at least, so a single set is not on the edge)."""
+        return max((self.end - self.start).total_seconds(), 3600.0)
+
+    def x(self, at: dt.datetime) -> float:
+        fraction = min(max((at - self.start).total_seconds() / self.span, 0), 1)
+        return round(LEFT + PLOT_W * fraction, 1)
+
+    def y(self, reps: float) -> float:
+        return round(TOP + PLOT_H * (1 - reps / self.y_max), 1)
+
+    def local(self, at: dt.datetime, fmt: str) -> str:
+        return at.astimezone(self.tz).strftime(fmt)
+
+
 def progression_chart(
     *,
     side_label: str,
@@ -98,121 +125,118 @@ def progression_chart(
     element_id: str,
 ) -> Chart:
     """Build the chart of one side between `start` and `end` (sets oldest first)."""
-    span = max((end - start).total_seconds(), 3600.0)
-    y_max = _nice_max(max([s.reps for s in sets] + [ready_at_reps or 0, 10]) + 2)
-
-    def x(at: dt.datetime) -> float:
-        return round(LEFT + PLOT_W * min(max((at - start).total_seconds() / span, 0), 1), 1)
-
-    def y(reps: float) -> float:
-        return round(TOP + PLOT_H * (1 - reps / y_max), 1)
-
-    def local(at: dt.datetime, fmt: str) -> str:
-        return at.astimezone(tz).strftime(fmt)
-
-    title = f"{side_label} side: reps per set, {local(start, '%d %b')} to {local(end, '%d %b %Y')}"
+    frame = _Frame(
+        start, end, tz, _nice_max(max([s.reps for s in sets] + [ready_at_reps or 0, 10]) + 2)
+    )
+    title = (
+        f"{side_label} side: reps per set, {frame.local(start, '%d %b')} to "
+        f"{frame.local(end, '%d %b %Y')}"
+    )
     description = _describe(side_label, sets, steps, ready_at_reps, tz)
+    points = format_html_join(
+        "", "{}", ((_point(s, frame.x(s.performed_at), frame.y(s.reps), tz),) for s in sets)
+    )
+    drawing = format_html(
+        '<rect class="plot" x="{}" y="{}" width="{}" height="{}"/>{}{}{}{}{}',
+        LEFT,
+        TOP,
+        PLOT_W,
+        PLOT_H,
+        _y_grid(frame),
+        _x_axis(frame),
+        _target(frame, ready_at_reps),
+        _step_marks(frame, steps),
+        points,
+    )
+    svg = titled_svg(
+        "chart", element_id, (WIDTH, HEIGHT), title, description, drawing, keep_aspect=True
+    )
+    return Chart(title, description, svg, sets, steps)
 
-    y_step = 5 if y_max <= 40 else 10
-    grid = format_html_join(
+
+def _y_grid(frame: _Frame) -> SafeString:
+    """Horizontal grid lines with their reps along the left."""
+    y_step = 5 if frame.y_max <= 40 else 10
+    return format_html_join(
         "",
         '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
         '<text class="tick" x="{}" y="{}" text-anchor="end">{}</text>',
         (
-            (LEFT, LEFT + PLOT_W, y(v), y(v), LEFT - 5, y(v) + 4, v)
-            for v in range(0, y_max + 1, y_step)
+            (LEFT, LEFT + PLOT_W, frame.y(v), frame.y(v), LEFT - 5, frame.y(v) + 4, v)
+            for v in range(0, frame.y_max + 1, y_step)
         ),
     )
-    tick_days = _tick_days(span / 86400)
-    first_day = start.astimezone(tz).date()
+
+
+def _x_axis(frame: _Frame) -> SafeString:
+    """Ticks and day labels along the bottom: daily, weekly (on Mondays) or four-weekly."""
+    tick_days = _tick_days(frame.span / 86400)
+    first_day = frame.start.astimezone(frame.tz).date()
     if tick_days == 7:  # weekly ticks on Mondays
         first_day += dt.timedelta(days=(7 - first_day.weekday()) % 7)
     x_ticks = []
     day = first_day
     while True:
-        at = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-        if at > end:
+        at = dt.datetime.combine(day, dt.time.min, tzinfo=frame.tz)
+        if at > frame.end:
             break
-        if at >= start:
+        if at >= frame.start:
+            x = frame.x(at)
             # Every other label is "alt": a narrow screen hides those so the rest stay apart.
             alt = " alt" if len(x_ticks) % 2 else ""
             x_ticks.append(
-                (
-                    x(at),
-                    x(at),
-                    TOP + PLOT_H,
-                    TOP + PLOT_H + 4,
-                    alt,
-                    x(at),
-                    HEIGHT - 8,
-                    f"{day:%d %b}",
-                )
+                (x, x, TOP + PLOT_H, TOP + PLOT_H + 4, alt, x, HEIGHT - 8, f"{day:%d %b}")
             )
         day += dt.timedelta(days=tick_days)
-    x_axis = format_html_join(
+    return format_html_join(
         "",
         '<line class="axis" x1="{}" x2="{}" y1="{}" y2="{}"/>'
         '<text class="tick x{}" x="{}" y="{}" text-anchor="middle">{}</text>',
         x_ticks,
     )
-    target = ""
-    if ready_at_reps:
-        target = format_html(
-            '<line class="target" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-            '<text class="target-label" x="{}" y="{}">ready at {}</text>',
-            LEFT,
-            LEFT + PLOT_W,
-            y(ready_at_reps),
-            y(ready_at_reps),
-            LEFT + 4,
-            y(ready_at_reps) - 4,
-            ready_at_reps,
-        )
-    step_marks = format_html_join(
+
+
+def _target(frame: _Frame, ready_at_reps: int | None) -> SafeString | str:
+    """The readiness line, where the side has a readiness threshold."""
+    if not ready_at_reps:
+        return ""
+    y = frame.y(ready_at_reps)
+    return format_html(
+        '<line class="target" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+        '<text class="target-label" x="{}" y="{}">ready at {}</text>',
+        LEFT,
+        LEFT + PLOT_W,
+        y,
+        y,
+        LEFT + 4,
+        y - 4,
+        ready_at_reps,
+    )
+
+
+def _step_marks(frame: _Frame, steps: Sequence[ChartStep]) -> SafeString:
+    """A vertical line per stage change, labelled; labels alternate in height so that two close
+    steps stay readable, and turn left near the right-hand edge."""
+    return format_html_join(
         "",
         '<g class="step"><line x1="{}" x2="{}" y1="{}" y2="{}"/>'
         '<text x="{}" y="{}" text-anchor="{}">{}</text><title>{} on {}</title></g>',
         (
             (
-                x(s.at),
-                x(s.at),
+                frame.x(s.at),
+                frame.x(s.at),
                 TOP - 4 if i % 2 == 0 else TOP + 10,
                 TOP + PLOT_H,
-                x(s.at) + (3 if x(s.at) < LEFT + PLOT_W - 100 else -3),
+                frame.x(s.at) + (3 if frame.x(s.at) < LEFT + PLOT_W - 100 else -3),
                 TOP - 8 if i % 2 == 0 else TOP + 8,
-                "start" if x(s.at) < LEFT + PLOT_W - 100 else "end",
+                "start" if frame.x(s.at) < LEFT + PLOT_W - 100 else "end",
                 s.label,
                 s.label,
-                local(s.at, "%d %b %Y"),
+                frame.local(s.at, "%d %b %Y"),
             )
             for i, s in enumerate(steps)
         ),
     )
-    points = format_html_join(
-        "", "{}", ((_point(s, x(s.performed_at), y(s.reps), tz),) for s in sets)
-    )
-    svg = format_html(
-        '<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="{id}-title {id}-desc" preserveAspectRatio="xMidYMid meet">'
-        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
-        '<rect class="plot" x="{l}" y="{t}" width="{pw}" height="{ph}"/>'
-        "{grid}{x_axis}{target}{steps}{points}</svg>",
-        id=element_id,
-        w=WIDTH,
-        h=HEIGHT,
-        title=title,
-        desc=description,
-        l=LEFT,
-        t=TOP,
-        pw=PLOT_W,
-        ph=PLOT_H,
-        grid=grid,
-        x_axis=x_axis,
-        target=target,
-        steps=step_marks,
-        points=points,
-    )
-    return Chart(title, description, svg, sets, steps)
 
 
 def _point(s: ChartSet, cx: float, cy: float, tz: ZoneInfo) -> SafeString:

@@ -9,11 +9,13 @@ zero still reads "0", and series differ by pattern as well as colour, for greysc
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+
+from clinic.charts.svg import titled_svg
 
 WIDTH = 520
 LABEL_W = 150  # room for a group label left of the bars
@@ -38,21 +40,53 @@ def _nice_max(value: float) -> float:
     return 10 * magnitude
 
 
-def _x_grid(x: Callable[[float], float], top: float, height: int) -> SafeString:
-    """Vertical grid lines with their values along the bottom, at fifths of `top`."""
-    return format_html_join(
-        "",
-        '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
-        '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
-        (
-            (x(t), x(t), TOP - 4, height - BOTTOM, x(t), height - BOTTOM + 16, _fmt(t))
-            for t in (top * i / 5 for i in range(6))
-        ),
-    )
+PLOT_W = WIDTH - LABEL_W - RIGHT
+
+
+@dataclass(frozen=True)
+class _Axis:
+    """The value axis across a report chart: from 0 at the labels' edge to `top` at the right."""
+
+    top: float
+
+    @classmethod
+    def over(cls, values: Sequence[float]) -> _Axis:
+        """An axis that holds every value, ending at a round number (at least 5)."""
+        return cls(_nice_max(max([*values, 1])))
+
+    def x(self, value: float) -> float:
+        return round(LABEL_W + PLOT_W * value / self.top, 1)
+
+    def grid(self, height: int) -> SafeString:
+        """Vertical grid lines with their values along the bottom, at fifths of `top`."""
+        return format_html_join(
+            "",
+            '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
+            '<text class="tick" x="{}" y="{}" text-anchor="middle">{}</text>',
+            (
+                (
+                    self.x(t),
+                    self.x(t),
+                    TOP - 4,
+                    height - BOTTOM,
+                    self.x(t),
+                    height - BOTTOM + 16,
+                    _fmt(t),
+                )
+                for t in (self.top * i / 5 for i in range(6))
+            ),
+        )
 
 
 def _fmt(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
+def _chart(
+    *, element_id: str, title: str, description: str, height: int, body: SafeString
+) -> ReportChart:
+    svg = titled_svg("chart report-chart", element_id, (WIDTH, height), title, description, body)
+    return ReportChart(title, description, svg)
 
 
 def bar_chart(
@@ -64,67 +98,69 @@ def bar_chart(
     series: Sequence[str],
 ) -> ReportChart:
     """Horizontal bars: one group per row label, one bar per series in each group."""
-    plot_w = WIDTH - LABEL_W - RIGHT
     group_h = len(series) * (BAR_H + BAR_GAP) - BAR_GAP
     height = TOP + len(groups) * (group_h + GROUP_GAP) + BOTTOM
-    top = _nice_max(max([v for _, values in groups for v in values] + [1]))
-
-    def x(value: float) -> float:
-        return round(LABEL_W + plot_w * value / top, 1)
-
-    grid = _x_grid(x, top, height)
+    axis = _Axis.over([v for _, values in groups for v in values])
     legend = format_html_join(
         "",
         '<rect class="bar s{}" x="{}" y="8" width="12" height="12"/>'
         '<text class="key" x="{}" y="18">{}</text>',
         ((i, LABEL_W + i * 150, LABEL_W + i * 150 + 16, name) for i, name in enumerate(series)),
     )
-    bars = []
-    for g, (label, values) in enumerate(groups):
-        y0 = TOP + g * (group_h + GROUP_GAP)
-        bars.append(
-            format_html(
-                '<text class="group" x="{}" y="{}" text-anchor="end">{}</text>',
-                LABEL_W - 8,
-                y0 + group_h / 2 + 4,
-                label,
-            )
-        )
-        for i, value in enumerate(values):
-            y = y0 + i * (BAR_H + BAR_GAP)
-            bars.append(
-                format_html(
-                    '<rect class="bar s{}" x="{}" y="{}" width="{}" height="{}">'
-                    "<title>{}: {} {}</title></rect>"
-                    '<text class="value" x="{}" y="{}">{}</text>',
+    bars = format_html_join(
+        "",
+        "{}",
+        (
+            (_group(axis, TOP + g * (group_h + GROUP_GAP), group_h, label, values, series),)
+            for g, (label, values) in enumerate(groups)
+        ),
+    )
+    return _chart(
+        element_id=element_id,
+        title=title,
+        description=description,
+        height=height,
+        body=format_html("{}{}{}", legend if len(series) > 1 else "", axis.grid(height), bars),
+    )
+
+
+def _group(
+    axis: _Axis,
+    y0: float,
+    group_h: int,
+    label: str,
+    values: Sequence[float],
+    series: Sequence[str],
+) -> SafeString:
+    """One group's label, and its bars from the top at `y0`, each with its value as text."""
+    return format_html(
+        '<text class="group" x="{}" y="{}" text-anchor="end">{}</text>{}',
+        LABEL_W - 8,
+        y0 + group_h / 2 + 4,
+        label,
+        format_html_join(
+            "",
+            '<rect class="bar s{}" x="{}" y="{}" width="{}" height="{}">'
+            "<title>{}: {} {}</title></rect>"
+            '<text class="value" x="{}" y="{}">{}</text>',
+            (
+                (
                     i,
                     LABEL_W,
-                    y,
-                    max(x(value) - LABEL_W, 0),
+                    y0 + i * (BAR_H + BAR_GAP),
+                    max(axis.x(value) - LABEL_W, 0),
                     BAR_H,
                     label,
                     series[i],
                     _fmt(value),
-                    x(value) + 4,
-                    y + BAR_H - 4,
+                    axis.x(value) + 4,
+                    y0 + i * (BAR_H + BAR_GAP) + BAR_H - 4,
                     _fmt(value),
                 )
-            )
-    svg = format_html(
-        '<svg class="chart report-chart" id="{id}" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="{id}-title {id}-desc">'
-        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
-        "{legend}{grid}{bars}</svg>",
-        id=element_id,
-        w=WIDTH,
-        h=height,
-        title=title,
-        desc=description,
-        legend=legend if len(series) > 1 else "",
-        grid=grid,
-        bars=SafeString("".join(bars)),
+                for i, value in enumerate(values)
+            ),
+        ),
     )
-    return ReportChart(title, description, svg)
 
 
 @dataclass(frozen=True)
@@ -143,15 +179,10 @@ def spread_chart(
 ) -> ReportChart:
     """One row per group: a line from shortest to longest, a box from the first to the third
     quartile, and a thick mark at the median, labelled with its value."""
-    plot_w = WIDTH - LABEL_W - RIGHT
     row_h = 34
     height = TOP + len(rows) * row_h + BOTTOM
-    top = _nice_max(max([r.longest for r in rows] + [1]))
-
-    def x(value: float) -> float:
-        return round(LABEL_W + plot_w * value / top, 1)
-
-    grid = _x_grid(x, top, height)
+    axis = _Axis.over([r.longest for r in rows])
+    x = axis.x
     marks = format_html_join(
         "",
         '<g class="spread"><title>{label}: median {median} {unit}, middle half {q1}–{q3}, '
@@ -187,17 +218,10 @@ def spread_chart(
             for i, r in enumerate(rows)
         ),
     )
-    svg = format_html(
-        '<svg class="chart report-chart" id="{id}" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="{id}-title {id}-desc">'
-        '<title id="{id}-title">{title}</title><desc id="{id}-desc">{desc}</desc>'
-        "{grid}{marks}</svg>",
-        id=element_id,
-        w=WIDTH,
-        h=height,
+    return _chart(
+        element_id=element_id,
         title=title,
-        desc=description,
-        grid=grid,
-        marks=marks,
+        description=description,
+        height=height,
+        body=format_html("{}{}", axis.grid(height), marks),
     )
-    return ReportChart(title, description, svg)
