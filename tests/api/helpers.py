@@ -41,6 +41,18 @@ def start(patient: Patient, by: Any, *, side: str = "left", number: int = 1, day
     )
 
 
+def earlier_today(prescription: Prescription) -> dt.datetime:
+    """Half an hour ago, or the start of the clinic's day when that was yesterday: a set done
+    today whatever the time the suite runs (just after midnight, half an hour ago was yesterday,
+    and the answer to a set done on an earlier day is worded differently)."""
+    now = timezone.now()
+    clinic = prescription.patient.clinic
+    earlier = now - dt.timedelta(minutes=30)
+    if clinic.local_date(earlier) == clinic.local_date(now):
+        return earlier
+    return dt.datetime.combine(clinic.local_date(now), dt.time(), tzinfo=clinic.tzinfo)
+
+
 def a_set(prescription: Prescription, /, **fields: Any) -> dict[str, Any]:
     """A valid body for POST me/sets/, as the phone app sends it (JSON types)."""
     body = {
@@ -49,7 +61,7 @@ def a_set(prescription: Prescription, /, **fields: Any) -> dict[str, Any]:
         "reps": 12,
         "pain": 2,
         "effort": 6,
-        "performed_at": (timezone.now() - dt.timedelta(minutes=30)).isoformat(),
+        "performed_at": earlier_today(prescription).isoformat(),
         "note": "Felt steady.",
     }
     body.update(fields)
