@@ -197,7 +197,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # and never given a URL: `clinic.patient_page.views.clearance_document` serves each to the patient's care team
 # only, and records who opened it. Back this folder up with the database (docs/backups.md).
 PRIVATE_FILES_ROOT = env.path("PRIVATE_FILES_ROOT", default=BASE_DIR / "private-files")
-# A clinic export carries a signature (clinic/data/backup.py); both servers of a move share this key.
+# A clinic export carries a signature (clinic/data/backup/file_format.py); both servers of a move
+# share this key.
 EXPORT_SIGNING_KEY: str = env.str("EXPORT_SIGNING_KEY", default="") or SECRET_KEY
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,5 +1,9 @@
 """Progress bars for management commands that take more than a few seconds (seed_demo,
-generate_network, export_clinic, import_clinic)."""
+generate_network, export_clinic, import_clinic).
+
+The commands make a bar factory with `progress_bar` and hand it to the work they call; that work
+takes a `BarFactory` and defaults to `NO_BAR`, so it stays silent when called from code or tests.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ from typing import Any
 
 from django.core.management.base import OutputWrapper
 from tqdm import tqdm
+
+# tqdm's signature: called with the bar's options (total, desc, unit), returns the bar.
+BarFactory = Callable[..., tqdm]
+NO_BAR: BarFactory = partial(tqdm, disable=True)
 
 
 class ProgressStream:

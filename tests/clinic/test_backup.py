@@ -4,7 +4,7 @@ The round trip runs with real commits (`transactional_db`), so PostgreSQL checks
 as it would in production; run this file with DATABASE_URL set to cover PostgreSQL too.
 
 Files are signed with EXPORT_SIGNING_KEY; every test here runs with `KEY` (the `signing_key`
-fixture), and a test that edits a file signs it again with `backup.header_signature`, as someone
+fixture), and a test that edits a file signs it again with `header_signature`, as someone
 holding the key could: only the import's own checks stand between such a file and the database.
 """
 
@@ -39,8 +39,11 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.authtoken.models import Token
 
-from clinic.data import backup
-from clinic.data.backup import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, header_signature
+from clinic.data.backup import restore
+from clinic.data.backup.documents import private_storage
+from clinic.data.backup.export import clinic_export
+from clinic.data.backup.file_format import _canonical, header_signature
+from clinic.data.backup.parts import EXCLUDED, PARTS, REFERENCED_ONLY, Scope, history_model
 from exercises.models import (
     Ladder,
     PainOutcome,
@@ -109,7 +112,7 @@ def private_files(settings) -> Path:
 
 
 def documents_on_disk() -> dict[str, bytes]:
-    root = Path(backup.private_storage().location)
+    root = Path(private_storage().location)
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
@@ -408,7 +411,7 @@ def test_a_clinic_survives_export_and_import_into_an_empty_database_exactly(
     # A new server: an empty database, and an empty private files folder.
     empty_database()
     for name in scans:
-        backup.private_storage().delete(name)
+        private_storage().delete(name)
     assert not Clinic.objects.exists() and not User.objects.exists()
     output = import_(first)
 
@@ -573,7 +576,7 @@ def test_every_model_with_clinic_data_is_exported_or_excluded_with_a_reason():
     # Every historical model of an exported model is exported too.
     for part in PARTS:
         if hasattr(part.model, "history") and not part.reference:
-            assert backup.history_model(part.model)._meta.label_lower in exported
+            assert history_model(part.model)._meta.label_lower in exported
 
 
 # --- refusals: each leaves the database as it was -----------------------------------------------
@@ -673,7 +676,7 @@ def test_import_refuses_a_version_1_file_and_says_to_export_again(exported):
     header, body = split(exported)
     del header["signature"], header["documents"], header["documents_missing"]
     header["format_version"] = 1
-    header["checksum"] = "sha256:" + hashlib.sha256(backup._canonical(header)).hexdigest()
+    header["checksum"] = "sha256:" + hashlib.sha256(_canonical(header)).hexdigest()
     exported.write_bytes(json.dumps(header).encode() + b"\n" + body)
     empty_database()
     refused(
@@ -934,7 +937,7 @@ def test_the_export_reads_one_snapshot_without_holding_the_write_lock(
     """On SQLite every other transaction takes the write lock at BEGIN (IMMEDIATE); the export
     only reads, so it must not, or every set logged during an export would wait for it."""
     with CaptureQueriesContext(connection) as queries:
-        backup.clinic_export(slug="riverside", out=BytesIO())
+        clinic_export(slug="riverside", out=BytesIO())
     first = queries.captured_queries[0]["sql"]
     if connection.vendor == "sqlite":
         assert first == "BEGIN DEFERRED"
@@ -957,7 +960,7 @@ def test_export_refuses_a_scanned_copy_missing_from_disk_and_names_its_note(
 ):
     ines = patient_requiring_clearance
     recorded = note(ines, by=therapist, document=scan())
-    backup.private_storage().delete(recorded.document.name)
+    private_storage().delete(recorded.document.name)
 
     with pytest.raises(
         CommandError,
@@ -974,7 +977,7 @@ def test_export_allowed_without_a_missing_scanned_copy_lists_it_and_the_import_s
 ):
     recorded = note(patient_requiring_clearance, by=therapist, document=scan())
     name = recorded.document.name
-    backup.private_storage().delete(name)
+    private_storage().delete(name)
     err = StringIO()
     call_command(
         "export_clinic",
@@ -1003,13 +1006,13 @@ def test_import_removes_the_documents_it_wrote_when_the_import_fails_after_them(
     note(patient_requiring_clearance, by=therapist, document=scan())
     path = export("riverside", tmp_path / "x.jsonl")
     empty_database()
-    shutil.rmtree(backup.private_storage().location)
+    shutil.rmtree(private_storage().location)
 
     def fail(*args: Any) -> None:
         assert documents_on_disk(), "the documents were written before this step"
         raise DatabaseError("the disk is full")
 
-    monkeypatch.setattr(backup, "_sequences_reset", fail)
+    monkeypatch.setattr(restore, "_sequences_reset", fail)
     refused(path, "The database refused .*the disk is full")
     assert documents_on_disk() == {}
 
@@ -1020,7 +1023,7 @@ def test_import_refuses_a_different_file_under_a_scanned_copys_name(
     recorded = note(patient_requiring_clearance, by=therapist, document=scan())
     path = export("riverside", tmp_path / "x.jsonl")
     empty_database()
-    (Path(backup.private_storage().location) / recorded.document.name).write_bytes(b"other")
+    (Path(private_storage().location) / recorded.document.name).write_bytes(b"other")
 
     refused(path, rf"already holds {recorded.document.name}, with other content")
     assert documents_on_disk() == {recorded.document.name: b"other"}
@@ -1058,7 +1061,7 @@ def clinical(tmp_path, clinic, therapist, patient, patient_requiring_clearance) 
     ines_set = log(ines, ines_right, at=T0 + DAY, by=therapist, source=Source.CLINIC)
     path = export("riverside", tmp_path / "riverside.jsonl")
     empty_database()
-    shutil.rmtree(backup.private_storage().location)
+    shutil.rmtree(private_storage().location)
     return {
         "path": path,
         "maya": maya,
@@ -1317,7 +1320,7 @@ def test_a_genuine_export_including_an_ended_requirement_imports_cleanly(
     before = rows(ines.clinic_id)
     path = export("riverside", tmp_path / "x.jsonl")
     empty_database()
-    shutil.rmtree(backup.private_storage().location)
+    shutil.rmtree(private_storage().location)
 
     assert "Imported clinic 'riverside'" in import_(path)
     assert rows(ines.clinic_id) == as_restored(before, {"thera", "maya"})
@@ -1349,7 +1352,7 @@ def ended(tmp_path, therapist, patient_requiring_clearance) -> dict[str, Any]:
     ending = note(ines, by=therapist, decision=Decision.NOT_REQUIRED, review_on=None)
     path = export("riverside", tmp_path / "ended.jsonl")
     empty_database()
-    shutil.rmtree(backup.private_storage().location)
+    shutil.rmtree(private_storage().location)
     return {"path": path, "ines": ines, "cleared": cleared, "ending": ending}
 
 

@@ -17,8 +17,9 @@ from typing import IO, Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from clinic.data.backup import BackupError, ExportSummary, clinic_export
-from clinic.data.progress_bar import progress_bar
+from clinic.data.backup.errors import BackupError
+from clinic.data.backup.export import ExportSummary, clinic_export
+from clinic.data.progress_bar import BarFactory, progress_bar
 
 
 class Command(BaseCommand):
@@ -87,7 +88,7 @@ class Command(BaseCommand):
                 )
 
     def _export(
-        self, slug: str, out: IO[bytes], bar: Any, now: dt.datetime, allow_missing: bool
+        self, slug: str, out: IO[bytes], bar: BarFactory, now: dt.datetime, allow_missing: bool
     ) -> ExportSummary:
         try:
             return clinic_export(
@@ -97,7 +98,7 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _export_to_file(
-        self, slug: str, path: Path, bar: Any, now: dt.datetime, allow_missing: bool
+        self, slug: str, path: Path, bar: BarFactory, now: dt.datetime, allow_missing: bool
     ) -> ExportSummary:
         if path.exists():
             raise CommandError(f"{path} already exists: choose another name, or delete it first.")

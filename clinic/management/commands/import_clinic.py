@@ -14,7 +14,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from clinic.data.backup import BackupError, clinic_import
+from clinic.data.backup.errors import BackupError
+from clinic.data.backup.restore import clinic_import
 from clinic.data.progress_bar import progress_bar
 
 
