@@ -1,7 +1,7 @@
 """`python manage.py seed_demo`: two clinics, their care teams and ~40 patients with 8 weeks of logs.
 
 Safe to run again: existing demo patients are skipped, and every demo user's password is reset to
-`--password`. The data itself is built in `clinic/data/demo.py`.
+`--password`. The data itself is built in `clinic/data/demo/`.
 """
 
 from __future__ import annotations
@@ -14,21 +14,17 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from clinic.data.demo import (
-    CLINICS,
+from clinic.data.demo.clinics import CLINICS
+from clinic.data.demo.plans import (
     DEFAULT_PATIENTS_PER_CLINIC,
-    DEFAULT_SEED,
-    Login,
     PatientPlan,
-    Scenario,
-    cast_ensure,
     demo_patients,
-    passwords_reset,
     patient_plans,
-    patient_seed,
     set_count,
-    stages_by_number,
 )
+from clinic.data.demo.seed import DEFAULT_SEED, patient_seed, stages_by_number
+from clinic.data.demo.stories import Scenario
+from clinic.data.demo.team import Login, cast_ensure, passwords_reset
 from clinic.data.progress_bar import progress_bar
 from patients.models import Patient
 
