@@ -20,10 +20,6 @@ from patients import thresholds as t
 from patients.models import Patient, Side
 from patients.precautions import Rotation
 
-MAX_REPS = t.REPS_MAX
-MAX_PAIN = t.PAIN_MAX
-NOTE_MAX_LENGTH = 500
-
 
 class Ladder(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
@@ -233,7 +229,7 @@ class Prescription(models.Model):
     )
     target_reps = models.PositiveSmallIntegerField(
         default=10,
-        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)],
+        validators=[MinValueValidator(t.REPS_MIN), MaxValueValidator(t.REPS_MAX)],
         help_text="Reps per set to aim for today.",
     )
     hold_at_top_seconds = models.PositiveSmallIntegerField(
@@ -248,13 +244,13 @@ class Prescription(models.Model):
     progress_at_reps = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)],
+        validators=[MinValueValidator(t.REPS_MIN), MaxValueValidator(t.REPS_MAX)],
         help_text="Reps that make the patient ready for the next stage; empty = the clinic's.",
     )
     pain_ceiling = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
-        validators=[MaxValueValidator(MAX_PAIN)],
+        validators=[MaxValueValidator(t.PAIN_MAX)],
         help_text="Highest pain for a set to count towards readiness; empty = the clinic's.",
     )
     pain_alert_above = models.PositiveSmallIntegerField(
@@ -303,7 +299,7 @@ class Prescription(models.Model):
                 name="prescription_target_sets_1_10",
             ),
             models.CheckConstraint(
-                condition=Q(target_reps__gte=1, target_reps__lte=MAX_REPS),
+                condition=Q(target_reps__gte=t.REPS_MIN, target_reps__lte=t.REPS_MAX),
                 name="prescription_target_reps_1_100",
             ),
             models.CheckConstraint(
@@ -315,11 +311,11 @@ class Prescription(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(progress_at_reps__isnull=True)
-                | Q(progress_at_reps__gte=1, progress_at_reps__lte=MAX_REPS),
+                | Q(progress_at_reps__gte=t.REPS_MIN, progress_at_reps__lte=t.REPS_MAX),
                 name="prescription_progress_at_reps_1_100",
             ),
             models.CheckConstraint(
-                condition=Q(pain_ceiling__isnull=True) | Q(pain_ceiling__lte=MAX_PAIN),
+                condition=Q(pain_ceiling__isnull=True) | Q(pain_ceiling__lte=t.PAIN_MAX),
                 name="prescription_pain_ceiling_0_10",
             ),
             models.CheckConstraint(
@@ -466,17 +462,17 @@ class SetLog(models.Model):
     stage = models.ForeignKey(Stage, on_delete=models.PROTECT, related_name="+")
     side = models.CharField(max_length=5, choices=Side.choices)
     reps = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(MAX_REPS)]
+        validators=[MinValueValidator(t.REPS_MIN), MaxValueValidator(t.REPS_MAX)]
     )
-    pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(MAX_PAIN)])
+    pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(t.PAIN_MAX)])
     effort = models.PositiveSmallIntegerField(
-        null=True, blank=True, validators=[MaxValueValidator(10)]
+        null=True, blank=True, validators=[MaxValueValidator(t.EFFORT_MAX)]
     )
     performed_at = models.DateTimeField(help_text="When the patient did the set (their clock).")
     logged_at = models.DateTimeField(help_text="When the server stored it.")
     source = models.CharField(max_length=10, choices=Source.choices)
     client_id = models.UUIDField(help_text="Chosen by the client: the idempotency key.")
-    note = models.CharField(max_length=NOTE_MAX_LENGTH, blank=True)
+    note = models.CharField(max_length=t.NOTE_MAX_LENGTH, blank=True)
     logged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -496,13 +492,13 @@ class SetLog(models.Model):
                 fields=["patient", "client_id"], name="setlog_client_id_unique_per_patient"
             ),
             models.CheckConstraint(
-                condition=Q(reps__gte=1, reps__lte=MAX_REPS), name="setlog_reps_1_100"
+                condition=Q(reps__gte=t.REPS_MIN, reps__lte=t.REPS_MAX), name="setlog_reps_1_100"
             ),
             models.CheckConstraint(
-                condition=Q(pain__gte=0, pain__lte=MAX_PAIN), name="setlog_pain_0_10"
+                condition=Q(pain__gte=0, pain__lte=t.PAIN_MAX), name="setlog_pain_0_10"
             ),
             models.CheckConstraint(
-                condition=Q(effort__isnull=True) | Q(effort__gte=0, effort__lte=10),
+                condition=Q(effort__isnull=True) | Q(effort__gte=0, effort__lte=t.EFFORT_MAX),
                 name="setlog_effort_0_10",
             ),
             models.CheckConstraint(condition=Q(side__in=Side.values), name="setlog_side_valid"),
@@ -574,7 +570,7 @@ class PainReview(models.Model):
     )
     at = models.DateTimeField(default=timezone.now)
     # What was reviewed, as it stood: the worst pain and how many painful sets.
-    highest_pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(MAX_PAIN)])
+    highest_pain = models.PositiveSmallIntegerField(validators=[MaxValueValidator(t.PAIN_MAX)])
     painful_sets = models.PositiveIntegerField()
 
     history = HistoricalRecords()
@@ -593,7 +589,7 @@ class PainReview(models.Model):
                 name="pain_review_by_a_therapist",
             ),
             models.CheckConstraint(
-                condition=Q(highest_pain__lte=MAX_PAIN), name="pain_review_pain_0_10"
+                condition=Q(highest_pain__lte=t.PAIN_MAX), name="pain_review_pain_0_10"
             ),
         ]
         indexes = [models.Index(fields=["patient", "side", "-at"], name="pain_review_side_at")]

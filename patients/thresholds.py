@@ -6,8 +6,8 @@ strays, tests/test_thresholds.py). A clinic can change the six *thresholds* (its
 `patients.Clinic`, in the admin), and a prescription can override the three that are about one side's
 exercise (`exercises.Prescription`); `Thresholds` is the set in force for a clinic or a prescription.
 
-The other numbers here are definitions, not settings: the scales, the sync window of a phone, the
-remote-monitoring windows and bands, the intensity bands.
+The other numbers here are definitions, not settings: the scales and the bounds of a logged set,
+the sync window of a phone, the remote-monitoring windows and bands, the intensity bands.
 """
 
 from __future__ import annotations
@@ -49,9 +49,13 @@ CLINIC_DEFAULT = "the clinic's default, not from a study"
 
 # -- the pain scale and the limits of a set ---------------------------------------------------------
 
+# The bounds of a logged set, read by the models, the forms, the API's serializers and the
+# templates (through the page's context or `template_context` below).
 PAIN_MAX = 10  # the 0–10 numeric pain rating scale
 EFFORT_MAX = 10  # effort, 0 (very easy) to 10 (as hard as I can)
+REPS_MIN = 1  # a set of no reps is not a set
 REPS_MAX = 100  # more reps than this in one set is a typing error, not a set
+NOTE_MAX_LENGTH = 500  # the patient's note with a set: a sentence or two, not a diary
 
 # -- the six thresholds: defaults, ranges and sources -----------------------------------------------
 
@@ -71,7 +75,7 @@ SILENT_DAYS = 7
 REVIEW_SOON_DAYS = 7
 
 # What the settings accept, as (lowest, highest).
-READY_REPS_RANGE = (1, REPS_MAX)
+READY_REPS_RANGE = (REPS_MIN, REPS_MAX)
 PAIN_CEILING_RANGE = (0, PAIN_MAX)
 # An alert "above 10" could never ring.
 PAIN_ALERT_RANGE = (0, PAIN_MAX - 1)
@@ -222,5 +226,9 @@ def template_context(request: object) -> dict[str, object]:
             "BAND_HIGH_FROM": BAND_HIGH_FROM,
             "MIN_DAYS_TO_JUDGE": MIN_DAYS_TO_JUDGE,
             "PAIN_MAX": PAIN_MAX,
+            "EFFORT_MAX": EFFORT_MAX,
+            "REPS_MIN": REPS_MIN,
+            "REPS_MAX": REPS_MAX,
+            "NOTE_MAX_LENGTH": NOTE_MAX_LENGTH,
         }
     }

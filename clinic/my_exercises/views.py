@@ -29,23 +29,23 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 from django_htmx.middleware import HtmxDetails
 
-from exercises.models import MAX_PAIN, MAX_REPS, NOTE_MAX_LENGTH, SetLog, Source
+from exercises.models import SetLog, Source
 from exercises.plan import PainWarning, SideProgress, pain_warning, progress_for
 from exercises.services import LoggedSet, set_log
 from patients.access import patient_of
 from patients.errors import IdempotencyConflict
 from patients.models import Patient, Side
-from patients.thresholds import EFFORT_MAX
+from patients.thresholds import EFFORT_MAX, NOTE_MAX_LENGTH, PAIN_MAX, REPS_MAX, REPS_MIN
 
-PAIN_CHOICES = range(MAX_PAIN + 1)
+PAIN_CHOICES = range(PAIN_MAX + 1)
 EFFORT_CHOICES = range(EFFORT_MAX + 1)
 
 # The service's messages are written for API clients; a patient on a phone gets plain words.
 _PLAIN = {
-    ("reps", "min_value"): f"Enter the number of reps you did, from 1 to {MAX_REPS}.",
-    ("reps", "max_value"): f"Enter the number of reps you did, from 1 to {MAX_REPS}.",
-    ("pain", "min_value"): f"Choose your pain from 0 to {MAX_PAIN}.",
-    ("pain", "max_value"): f"Choose your pain from 0 to {MAX_PAIN}.",
+    ("reps", "min_value"): f"Enter the number of reps you did, from {REPS_MIN} to {REPS_MAX}.",
+    ("reps", "max_value"): f"Enter the number of reps you did, from {REPS_MIN} to {REPS_MAX}.",
+    ("pain", "min_value"): f"Choose your pain from 0 to {PAIN_MAX}.",
+    ("pain", "max_value"): f"Choose your pain from 0 to {PAIN_MAX}.",
     ("effort", "min_value"): f"Choose the effort from 0 to {EFFORT_MAX}, or leave it empty.",
     ("effort", "max_value"): f"Choose the effort from 0 to {EFFORT_MAX}, or leave it empty.",
 }
@@ -60,7 +60,9 @@ class LogForm(forms.Form):
     prescription = forms.IntegerField(widget=forms.HiddenInput)
     client_id = forms.UUIDField(widget=forms.HiddenInput)
     reps = forms.IntegerField(error_messages={"required": "Enter how many reps you did."})
-    pain = forms.IntegerField(error_messages={"required": "Choose how much it hurt, 0 to 10."})
+    pain = forms.IntegerField(
+        error_messages={"required": f"Choose how much it hurt, 0 to {PAIN_MAX}."}
+    )
     effort = forms.IntegerField(required=False)
     note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH)
 
@@ -177,9 +179,6 @@ def _page(
         "progress": progress,
         "sides": sides,
         "effort_choices": EFFORT_CHOICES,
-        "effort_max": EFFORT_MAX,
-        "max_reps": MAX_REPS,
-        "note_max_length": NOTE_MAX_LENGTH,
     }
 
 

@@ -13,11 +13,18 @@ from django import forms
 from django.utils import timezone
 
 from clinic.forms import DATE_INPUT, add_service_errors
-from exercises.models import MAX_PAIN, MAX_REPS, NOTE_MAX_LENGTH, PainOutcome, Prescription, Stage
+from exercises.models import PainOutcome, Prescription, Stage
 from patients.documents import ACCEPTED, DOCUMENT_MAX_BYTES
 from patients.models import Clinic, Decision, OperatedSide, Patient, WeightBearing
 from patients.precautions import Precaution
-from patients.thresholds import PAIN_ALERT_RANGE
+from patients.thresholds import (
+    EFFORT_MAX,
+    NOTE_MAX_LENGTH,
+    PAIN_ALERT_RANGE,
+    PAIN_MAX,
+    REPS_MAX,
+    REPS_MIN,
+)
 
 __all__ = [
     "ClearanceNoteForm",
@@ -66,11 +73,11 @@ class StartPrescriptionForm(forms.Form):
 
     stage = forms.TypedChoiceField(coerce=int, label="Stage", widget=StageSelect)
     target_sets = _number("Sets", 1, 10, initial=3)
-    target_reps = _number("Reps per set", 1, MAX_REPS, initial=10)
+    target_reps = _number("Reps per set", REPS_MIN, REPS_MAX, initial=10)
     hold_at_top_seconds = _number("Hold at top (s)", 0, 10, initial=1)
     sessions_per_week = _number("Sessions a week", 1, 14, initial=5)
-    progress_at_reps = _number("Ready at reps", 1, MAX_REPS, required=False)
-    pain_ceiling = _number("Pain ceiling", 0, MAX_PAIN, required=False)
+    progress_at_reps = _number("Ready at reps", REPS_MIN, REPS_MAX, required=False)
+    pain_ceiling = _number("Pain ceiling", 0, PAIN_MAX, required=False)
     pain_alert_above = _number("Pain alert above", *PAIN_ALERT_RANGE, required=False)
     auto_advance = forms.BooleanField(
         required=False,
@@ -162,9 +169,11 @@ class LogSetForm(forms.Form):
         label="Side and stage",
         error_messages={"invalid_choice": "Choose the side the set was done on."},
     )
-    reps = _number("Reps", 1, MAX_REPS)
-    pain = _number("Pain (0–10)", 0, MAX_PAIN)
-    effort = _number("Effort (0–10)", 0, 10, required=False, help_text="Optional.")
+    reps = _number("Reps", REPS_MIN, REPS_MAX)
+    pain = _number(f"Pain (0–{PAIN_MAX})", 0, PAIN_MAX)
+    effort = _number(
+        f"Effort (0–{EFFORT_MAX})", 0, EFFORT_MAX, required=False, help_text="Optional."
+    )
     performed_at = forms.DateTimeField(
         label="Performed at",
         input_formats=[DATETIME_FORMAT, "%Y-%m-%dT%H:%M"],

@@ -12,11 +12,13 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from exercises.adherence import WindowStatus
-from exercises.models import NOTE_MAX_LENGTH, Prescription, SetLog, Stage, StageChange
+from exercises.models import Prescription, SetLog, Stage, StageChange
 from exercises.plan import PainWarning, pain_warning
 from patients.models import Side
 from patients.thresholds import (
+    EFFORT_MAX,
     MAX_LOG_AGE_DAYS,
+    NOTE_MAX_LENGTH,
     PAIN_ALERT_RANGE,
     PAIN_CEILING_RANGE,
     PAIN_MAX,
@@ -326,7 +328,7 @@ class SetLogInputSerializer(StrictModelSerializer):
     performed_at = AwareDateTimeField(
         help_text=f"When you did the set, with its UTC offset; up to {MAX_LOG_AGE_DAYS} days ago."
     )
-    effort = StrictIntegerField(min_value=0, max_value=10, required=False, allow_null=True)
+    effort = StrictIntegerField(min_value=0, max_value=EFFORT_MAX, required=False, allow_null=True)
     note = StrictCharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
     class Meta:

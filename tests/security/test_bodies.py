@@ -23,8 +23,9 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from exercises.api.serializers import MAX_BATCH
-from exercises.models import NOTE_MAX_LENGTH, Prescription, SetLog, StageChange
+from exercises.models import Prescription, SetLog, StageChange
 from patients.models import ClearanceNote, Patient
+from patients.thresholds import NOTE_MAX_LENGTH
 from tests.api.helpers import (
     BATCH_URL,
     SETS_URL,
