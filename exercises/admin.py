@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from exercises.models import Ladder, PainReview, Prescription, SetLog, Source, Stage, StageChange
 from exercises.services import (
+    SetLogRequest,
     patient_discharge,
     pause_reason,
     prescription_advance,
@@ -381,20 +382,14 @@ class SetLogForm(ServiceForm):
         fields = ("prescription", "reps", "pain", "effort", "performed_at", "note")
 
     def log(self) -> SetLog:
-        data = self.cleaned_data
-        prescription = data["prescription"]
         return set_log(
-            patient=prescription.patient,
-            prescription=prescription,
-            reps=data["reps"],
-            pain=data["pain"],
-            effort=data["effort"],
-            performed_at=data["performed_at"],
-            note=data["note"],
-            # A fresh idempotency key per save: each admin submission is a new set.
-            client_id=uuid.uuid4(),
-            by=self.by,
-            source=Source.CLINIC,
+            SetLogRequest.from_input(
+                # A fresh idempotency key per save: each admin submission is a new set.
+                {**self.cleaned_data, "client_id": uuid.uuid4()},
+                patient=self.cleaned_data["prescription"].patient,
+                by=self.by,
+                source=Source.CLINIC,
+            )
         ).set_log
 
     def validate_with_service(self) -> None:

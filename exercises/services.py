@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -328,25 +329,68 @@ def pause_reason(
     return clearance_problem(prescription.patient, prescription.stage, prescription.side, on, notes)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SetLogRequest:
+    """One set as a door hands it to `set_log`: whose set, who logs it and through which door,
+    and what was done.
+
+    The API's serializer, the patient's page, the patient page's clinic form and the admin build
+    it with one call (`from_input`); the demo data and the tests build it directly.
+    """
+
+    patient: Patient
+    by: AbstractUser
+    source: str
+    # An object or just its id (as an API client sends it): `set_log` reads it afresh either way.
+    prescription: Prescription | int
+    client_id: uuid.UUID
+    reps: int
+    pain: int
+    # None: performed now, as the patient's own web page logs a set (it has no clock field). A
+    # replay under the same client_id then keeps the stored set's time (see `set_log`).
+    performed_at: dt.datetime | None
+    effort: int | None = None
+    note: str = ""
+
+    @classmethod
+    def from_input(
+        cls, data: Mapping[str, Any], *, patient: Patient, by: AbstractUser, source: str
+    ) -> SetLogRequest:
+        """From a form's cleaned data or a serializer's validated data, which name the set's
+        fields as the model does; a door without a time or an effort field leaves them out."""
+        return cls(
+            patient=patient,
+            by=by,
+            source=source,
+            prescription=data["prescription"],
+            client_id=data["client_id"],
+            reps=data["reps"],
+            pain=data["pain"],
+            performed_at=data.get("performed_at"),
+            effort=data.get("effort"),
+            note=data.get("note") or "",
+        )
+
+
 @dataclass(frozen=True)
 class LoggedSet:
     set_log: SetLog
     created: bool
 
 
-def _same_payload(existing: SetLog, candidate: SetLog) -> bool:
+def _same_payload(existing: SetLog, candidate: SetLog, *, timed: bool) -> bool:
     return (
         existing.prescription_id == candidate.prescription_id
         and existing.reps == candidate.reps
         and existing.pain == candidate.pain
         and existing.effort == candidate.effort
-        and existing.performed_at == candidate.performed_at
+        and (existing.performed_at == candidate.performed_at or not timed)
         and existing.note == candidate.note
     )
 
 
-def _replay(existing: SetLog, candidate: SetLog) -> LoggedSet:
-    if not _same_payload(existing, candidate):
+def _replay(existing: SetLog, candidate: SetLog, *, timed: bool) -> LoggedSet:
+    if not _same_payload(existing, candidate, timed=timed):
         raise IdempotencyConflict(
             f"A different set was already stored under client_id {existing.client_id}. "
             f"Use a new client_id for a new set."
@@ -354,31 +398,22 @@ def _replay(existing: SetLog, candidate: SetLog) -> LoggedSet:
     return LoggedSet(existing, created=False)
 
 
-def set_log(
-    *,
-    patient: Patient,
-    prescription: Prescription | int,
-    reps: int,
-    pain: int,
-    performed_at: dt.datetime,
-    client_id: uuid.UUID,
-    by: AbstractUser,
-    source: str,
-    effort: int | None = None,
-    note: str = "",
-    now: dt.datetime | None = None,
-) -> LoggedSet:
+def set_log(request: SetLogRequest, *, now: dt.datetime | None = None) -> LoggedSet:
     """Store one set, idempotently on (patient, client_id).
 
     The same client_id with the same payload returns the stored set (`created=False`) and writes
     nothing; with a different payload it raises IdempotencyConflict. Concurrent identical requests
     store one row: the unique constraint decides, and the losers read the winner's row.
 
-    `prescription` may be an object or just its id (as an API client sends it): either way the row
-    is read afresh, scoped to the patient and locked, so a caller's stale copy cannot slip a set
-    past a stage change. A set is accepted when the prescription was active and not paused
-    (clearance) at the time it was performed, so a set done offline before the therapist changed
-    the stage is not lost.
+    A request without a time (`performed_at=None`, the patient's web page, which has no clock of
+    its own) is a set performed now, that is when it was first submitted: a double tap replays it
+    whatever the time of the second tap, and any other difference is still a conflict.
+
+    `request.prescription` may be an object or just its id: either way the row is read afresh,
+    scoped to the patient and locked, so a caller's stale copy cannot slip a set past a stage
+    change. A set is accepted when the prescription was active and not paused (clearance) at the
+    time it was performed, so a set done offline before the therapist changed the stage is not
+    lost.
 
     Cost: one statement reads and locks the prescription and, with it, the set already stored
     under this client_id and the clearance note in effect that day (for a patient who requires
@@ -386,21 +421,25 @@ def set_log(
     set, 3 for a replay, whether or not the patient requires clearance.
     """
     now = now or timezone.now()
+    patient, client_id = request.patient, request.client_id
+    prescription = request.prescription
     prescription_id = prescription if isinstance(prescription, int) else prescription.pk
+    timed = request.performed_at is not None
+    performed_at = request.performed_at if request.performed_at is not None else now
     # Before the replay lookup: a time without its offset is bad input, not a different payload.
     _require_aware(performed_at)
     candidate = SetLog(
         patient=patient,
         prescription_id=prescription_id,
-        reps=reps,
-        pain=pain,
-        effort=effort,
+        reps=request.reps,
+        pain=request.pain,
+        effort=request.effort,
         performed_at=performed_at,
         logged_at=now,
-        source=source,
+        source=request.source,
         client_id=client_id,
-        note=(note or "").strip(),
-        logged_by=by,
+        note=(request.note or "").strip(),
+        logged_by=request.by,
     )
     # Field validators give per-field messages; the check constraints stay the database's backstop
     # (validating them here would cost a query each on the hottest write path).
@@ -409,7 +448,7 @@ def set_log(
         validate_unique=False,
         validate_constraints=False,
     )
-    if source not in Source.values:
+    if request.source not in Source.values:
         raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
 
     # The clinic's day of the set, for the clearance in effect. A time outside the sync window is
@@ -426,7 +465,7 @@ def set_log(
             )
             if stored is not None:
                 # A replay, or a conflict: answered whatever became of the prescription since.
-                return _replay(stored, candidate)
+                return _replay(stored, candidate, timed=timed)
             if current is None:
                 # Same answer for another patient's prescription as for a missing one: never
                 # reveal that another patient's data exists.
@@ -455,7 +494,7 @@ def set_log(
             candidate.prescription = current
             candidate.stage = current.stage
             candidate.side = current.side
-            save_with_history(candidate, by, force_insert=True)
+            save_with_history(candidate, request.by, force_insert=True)
             if current.auto_advance and current.is_active:
                 # Not before the set that made the patient ready (a phone clock may run ahead).
                 _auto_advance(current, max(now, performed_at))
@@ -464,7 +503,7 @@ def set_log(
         existing = _stored(patient, client_id)
         if existing is None:
             raise
-        return _replay(existing, candidate)
+        return _replay(existing, candidate, timed=timed)
     return LoggedSet(candidate, created=True)
 
 

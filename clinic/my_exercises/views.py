@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django import forms
@@ -31,7 +30,7 @@ from django_htmx.middleware import HtmxDetails
 
 from exercises.models import SetLog, Source
 from exercises.plan import PainWarning, SideProgress, pain_warning, progress_for
-from exercises.services import LoggedSet, set_log
+from exercises.services import LoggedSet, SetLogRequest, set_log
 from patients.access import patient_of
 from patients.errors import IdempotencyConflict
 from patients.models import Patient, Side
@@ -262,30 +261,13 @@ def me_log(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _log(patient: Patient, request: HttpRequest, form: LogForm) -> LoggedSet | None:
-    data = form.cleaned_data
-    log = partial(
-        set_log,
-        patient=patient,
-        prescription=data["prescription"],
-        reps=data["reps"],
-        pain=data["pain"],
-        effort=data["effort"],
-        note=data["note"],
-        client_id=data["client_id"],
-        by=request.user,
-        source=Source.WEB,
+    # The form has no time field: the service logs the set as performed now, and a double tap
+    # replays it with the stored time.
+    entry = SetLogRequest.from_input(
+        form.cleaned_data, patient=patient, by=request.user, source=Source.WEB
     )
     try:
-        try:
-            return log(performed_at=timezone.now())
-        except IdempotencyConflict:
-            # A web form has no clock of its own: the set was performed when it was first
-            # submitted. A double tap therefore replays with the stored time; any other
-            # difference is still a conflict.
-            stored = SetLog.objects.filter(patient=patient, client_id=data["client_id"]).first()
-            if stored is None:
-                raise
-            return log(performed_at=stored.performed_at)
+        return set_log(entry)
     except IdempotencyConflict:
         # The form was resubmitted with other answers (e.g. after going back): a new set, so
         # the corrected form gets a new key.

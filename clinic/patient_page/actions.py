@@ -37,6 +37,7 @@ from clinic.patient_page.page import ruled_out, stage_numbers, stages
 from clinic.patient_page.views import page_response
 from exercises.models import Prescription, SetLog, Source
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     prescription_advance,
     prescription_regress,
@@ -156,16 +157,9 @@ def set_log_view(request: HttpRequest, patient: Patient) -> HttpResponse:
         data = form.cleaned_data
         try:
             logged = set_log(
-                patient=patient,
-                prescription=data["prescription"],
-                reps=data["reps"],
-                pain=data["pain"],
-                effort=data["effort"],
-                performed_at=data["performed_at"],
-                note=data["note"],
-                client_id=data["client_id"],
-                by=request.user,
-                source=Source.CLINIC,
+                SetLogRequest.from_input(
+                    data, patient=patient, by=request.user, source=Source.CLINIC
+                )
             )
         except ValidationError as exc:
             add_service_errors(form, exc)

@@ -32,7 +32,7 @@ from exercises.api.permissions import IsPatient, request_patient
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
 from exercises.models import Prescription, SetLog, Source
 from exercises.plan import PainWarning, pain_warning, plan_for, progress_for
-from exercises.services import LoggedSet, set_log
+from exercises.services import LoggedSet, SetLogRequest, set_log
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
 from patients.models import Patient, Side
 from patients.thresholds import PAIN_ALERT_ABOVE
@@ -432,16 +432,7 @@ def _with_thresholds(logged: LoggedSet, patient: Patient) -> LoggedSet:
 def _log_one(request: Request, data: dict[str, Any]) -> LoggedSet:
     patient = request_patient(request)
     logged = set_log(
-        patient=patient,
-        prescription=data["prescription"],
-        reps=data["reps"],
-        pain=data["pain"],
-        effort=data.get("effort"),
-        performed_at=data["performed_at"],
-        note=data.get("note", ""),
-        client_id=data["client_id"],
-        by=request.user,
-        source=Source.APP,
+        SetLogRequest.from_input(data, patient=patient, by=request.user, source=Source.APP)
     )
     return _with_thresholds(logged, patient)
 

@@ -26,6 +26,7 @@ from rest_framework.test import APIClient
 from exercises.api.fhir import bundle_json, patient_bundle, resource_id
 from exercises.models import PainOutcome, PainReview
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     patient_discharge,
     prescription_advance,
@@ -111,16 +112,18 @@ def component(observation: dict[str, Any], text: str) -> dict[str, Any]:
 
 def log(patient, prescription, *, reps, pain, at, by, effort=None, note=""):
     return set_log(
-        patient=patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        effort=effort,
-        note=note,
-        performed_at=at,
-        client_id=uuid.uuid4(),
-        by=by,
-        source="app",
+        SetLogRequest(
+            patient=patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            effort=effort,
+            note=note,
+            performed_at=at,
+            client_id=uuid.uuid4(),
+            by=by,
+            source="app",
+        )
     ).set_log
 
 

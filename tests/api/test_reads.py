@@ -10,6 +10,7 @@ from exercises.api.serializers import pain_key
 from exercises.api.views import monitoring_window_today
 from exercises.models import SetLog
 from exercises.services import (
+    SetLogRequest,
     patient_discharge,
     prescription_advance,
     prescription_start,
@@ -621,14 +622,16 @@ def test_the_plan_says_when_the_next_stage_is_not_allowed(
         at=timezone.now() - dt.timedelta(days=2),
     )
     set_log(
-        patient=patient,
-        prescription=rx,
-        reps=20,
-        pain=0,
-        performed_at=timezone.now(),
-        client_id=uuid.uuid4(),
-        by=patient.user,
-        source="app",
+        SetLogRequest(
+            patient=patient,
+            prescription=rx,
+            reps=20,
+            pain=0,
+            performed_at=timezone.now(),
+            client_id=uuid.uuid4(),
+            by=patient.user,
+            source="app",
+        )
     )
     client.force_login(patient.user)
     [left] = [s for s in client.get("/api/v1/me/plan/").json()["sides"] if s["side"] == "left"]

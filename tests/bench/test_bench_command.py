@@ -24,7 +24,7 @@ from clinic.management.commands.bench import render_table
 from clinic.reports import clinic_figures as figures
 from exercises.models import PainReview, Prescription, SetLog, Source
 from exercises.progression import open_pain_alerts, ready_since
-from exercises.services import pause_reason, set_log
+from exercises.services import SetLogRequest, pause_reason, set_log
 from patients.models import Clinic, Decision, Membership, Patient, Role
 from tests.factories import (
     ClearanceNoteFactory,
@@ -72,14 +72,16 @@ def every_section_at(clinic: Clinic) -> None:
     if not open_pain_alerts(Q(patient__in=active.values("pk")), [clinic]):
         painful = candidates.pop()
         set_log(
-            patient=painful.patient,
-            prescription=painful,
-            reps=8,
-            pain=painful.effective_pain_alert_above + 1,
-            performed_at=now - dt.timedelta(hours=1),
-            client_id=uuid.uuid4(),
-            by=painful.prescribed_by,
-            source=Source.CLINIC,
+            SetLogRequest(
+                patient=painful.patient,
+                prescription=painful,
+                reps=8,
+                pain=painful.effective_pain_alert_above + 1,
+                performed_at=now - dt.timedelta(hours=1),
+                client_id=uuid.uuid4(),
+                by=painful.prescribed_by,
+                source=Source.CLINIC,
+            )
         )
     cutoff = now - 8 * dt.timedelta(days=1)
     for rx in candidates:
@@ -89,14 +91,16 @@ def every_section_at(clinic: Clinic) -> None:
     for rx in candidates:
         at = now - 9 * dt.timedelta(days=1)
         set_log(
-            patient=rx.patient,
-            prescription=rx,
-            reps=rx.effective_progress_at_reps,
-            pain=0,
-            performed_at=at,
-            client_id=uuid.uuid4(),
-            by=rx.prescribed_by,
-            source=Source.CLINIC,
+            SetLogRequest(
+                patient=rx.patient,
+                prescription=rx,
+                reps=rx.effective_progress_at_reps,
+                pain=0,
+                performed_at=at,
+                client_id=uuid.uuid4(),
+                by=rx.prescribed_by,
+                source=Source.CLINIC,
+            ),
             now=at + dt.timedelta(minutes=1),
         )
         ready = Prescription.objects.with_readiness().filter(pk=rx.pk)

@@ -55,6 +55,7 @@ from exercises.models import (
     StageChange,
 )
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     patient_discharge,
     prescription_advance,
@@ -144,13 +145,15 @@ def note(patient: Patient, *, by: Any, at: dt.datetime | None = None, **kwargs: 
 
 def log(patient: Patient, prescription: Any, *, at: dt.datetime, by: Any, **kwargs: Any) -> SetLog:
     return set_log(
-        patient=patient,
-        prescription=prescription,
-        performed_at=at,
-        client_id=uuid.uuid4(),
-        by=by,
+        SetLogRequest(
+            patient=patient,
+            prescription=prescription,
+            performed_at=at,
+            client_id=uuid.uuid4(),
+            by=by,
+            **{"reps": 12, "pain": 2, "source": Source.APP, **kwargs},
+        ),
         now=at + HOUR,
-        **{"reps": 12, "pain": 2, "source": Source.APP, **kwargs},
     ).set_log
 
 
@@ -1297,14 +1300,16 @@ def test_a_genuine_export_including_an_ended_requirement_imports_cleanly(
 
     def log_now(who: Patient, rx: Prescription, by: Any) -> None:
         set_log(
-            patient=who,
-            prescription=rx,
-            reps=15,
-            pain=1,
-            performed_at=timezone.now(),
-            client_id=uuid.uuid4(),
-            by=by,
-            source=Source.CLINIC,
+            SetLogRequest(
+                patient=who,
+                prescription=rx,
+                reps=15,
+                pain=1,
+                performed_at=timezone.now(),
+                client_id=uuid.uuid4(),
+                by=by,
+                source=Source.CLINIC,
+            )
         )
 
     note(ines, by=therapist, document=scan())

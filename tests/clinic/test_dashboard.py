@@ -20,6 +20,7 @@ from django.utils import timezone
 from clinic.caseload.views import PAGE_SIZE
 from exercises.models import Source
 from exercises.services import (
+    SetLogRequest,
     patient_discharge,
     prescription_advance,
     prescription_start,
@@ -72,14 +73,16 @@ def start(patient, by, *, side="left", number=1, days_ago=20, **dose):
 def log(prescription, performed_at, *, reps=10, pain=1):
     # `now` just after the set: as if the phone synced it when it was done.
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        performed_at=performed_at,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.CLINIC,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            performed_at=performed_at,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.CLINIC,
+        ),
         now=performed_at + dt.timedelta(minutes=1),
     ).set_log
 

@@ -430,14 +430,16 @@ def test_another_patients_set_id_shows_no_warning(maya, plan, other_patient, the
         patient=other_patient, side="left", stage=stage(1), by=therapist
     )
     logged = services.set_log(
-        patient=other_patient,
-        prescription=theirs,
-        reps=5,
-        pain=9,
-        performed_at=timezone.now(),
-        client_id=uuid.uuid4(),
-        by=therapist,
-        source="clinic",
+        services.SetLogRequest(
+            patient=other_patient,
+            prescription=theirs,
+            reps=5,
+            pain=9,
+            performed_at=timezone.now(),
+            client_id=uuid.uuid4(),
+            by=therapist,
+            source="clinic",
+        )
     ).set_log
     html = maya.get(f"{ME}?set={logged.pk}").content.decode()
     assert "Stop this exercise" not in html
@@ -514,14 +516,16 @@ def test_ready_with_the_next_stage_ruled_out_tells_the_patient_plainly(
         at=timezone.now() - dt.timedelta(days=3),
     )
     services.set_log(
-        patient=patient,
-        prescription=rx,
-        reps=20,
-        pain=1,
-        performed_at=timezone.now(),
-        client_id=uuid.uuid4(),
-        by=patient.user,
-        source="web",
+        services.SetLogRequest(
+            patient=patient,
+            prescription=rx,
+            reps=20,
+            pain=1,
+            performed_at=timezone.now(),
+            client_id=uuid.uuid4(),
+            by=patient.user,
+            source="web",
+        )
     )
     client.force_login(patient.user)
     page = client.get(ME).content.decode()

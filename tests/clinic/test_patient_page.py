@@ -19,6 +19,7 @@ from django.utils import timezone
 from clinic.charts.progression import ChartSet, ChartStep, progression_chart
 from exercises.models import Prescription, SetLog, Source, StageChange
 from exercises.services import (
+    SetLogRequest,
     prescription_advance,
     prescription_start,
     set_log,
@@ -846,14 +847,16 @@ def test_the_history_page_runs_the_same_number_of_queries_however_long_the_histo
 def test_a_set_logged_through_the_service_appears_with_its_source(client, therapist, patient):
     rx = start(patient, therapist)
     set_log(
-        patient=patient,
-        prescription=rx,
-        reps=9,
-        pain=1,
-        performed_at=timezone.now() - dt.timedelta(minutes=5),
-        client_id=uuid.uuid4(),
-        by=patient.user,
-        source=Source.APP,
+        SetLogRequest(
+            patient=patient,
+            prescription=rx,
+            reps=9,
+            pain=1,
+            performed_at=timezone.now() - dt.timedelta(minutes=5),
+            client_id=uuid.uuid4(),
+            by=patient.user,
+            source=Source.APP,
+        )
     )
     client.force_login(therapist)
     page = text(client.get(detail(patient)))

@@ -21,7 +21,7 @@ from exercises.adherence import (
     week_of,
 )
 from exercises.models import Source
-from exercises.services import prescription_start, set_log, set_void
+from exercises.services import SetLogRequest, prescription_start, set_log, set_void
 from tests.factories import PatientFactory, stage
 
 CHICAGO = zoneinfo.ZoneInfo("America/Chicago")
@@ -37,14 +37,16 @@ def start(patient, by, *, side="left", at=START):
 
 def log(prescription, performed_at):
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=10,
-        pain=1,
-        performed_at=performed_at,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.APP,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=10,
+            pain=1,
+            performed_at=performed_at,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.APP,
+        ),
         now=performed_at + dt.timedelta(minutes=1),
     ).set_log
 

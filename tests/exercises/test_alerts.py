@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from exercises.models import PainOutcome, Source
 from exercises.progression import Alert, AlertKind, alerts_for, patient_alerts
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     prescription_advance,
     prescription_regress,
@@ -37,14 +38,16 @@ def start(patient, by, *, side="left", number=1, at=NOW - 30 * DAY, **dose):
 def log(prescription, *, reps=10, pain=1, performed_at=NOW - HOUR):
     # `now` just after the set: the set was synced when it was done.
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        performed_at=performed_at,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.CLINIC,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            performed_at=performed_at,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.CLINIC,
+        ),
         now=performed_at + dt.timedelta(minutes=1),
     ).set_log
 
@@ -111,14 +114,16 @@ def test_a_painful_set_synced_more_than_the_look_back_after_it_was_done_opens_no
 ):
     # Done offline 8 days before it reached the clinic: listed and flagged, not rung.
     set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=10,
-        pain=8,
-        performed_at=NOW - 9 * DAY,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.APP,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=10,
+            pain=8,
+            performed_at=NOW - 9 * DAY,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.APP,
+        ),
         now=NOW - DAY,
     )
     assert AlertKind.PAIN not in kinds(prescription.patient)
@@ -126,14 +131,16 @@ def test_a_painful_set_synced_more_than_the_look_back_after_it_was_done_opens_no
 
 def test_a_painful_set_synced_within_the_look_back_opens_an_alert(prescription):
     set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=10,
-        pain=8,
-        performed_at=NOW - 7 * DAY,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.APP,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=10,
+            pain=8,
+            performed_at=NOW - 7 * DAY,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.APP,
+        ),
         now=NOW - DAY,
     )
     assert AlertKind.PAIN in kinds(prescription.patient)
@@ -420,14 +427,16 @@ def test_pain_synced_after_the_stage_changed_alerts(patient, therapist):
     prescription_advance(prescription=first, by=therapist, at=NOW - 3 * HOUR)
     # Done offline at the old stage before the advance, reaching the server only now.
     set_log(
-        patient=patient,
-        prescription=first,
-        reps=12,
-        pain=9,
-        performed_at=NOW - 4 * HOUR,
-        client_id=uuid.uuid4(),
-        by=patient.user,
-        source=Source.APP,
+        SetLogRequest(
+            patient=patient,
+            prescription=first,
+            reps=12,
+            pain=9,
+            performed_at=NOW - 4 * HOUR,
+            client_id=uuid.uuid4(),
+            by=patient.user,
+            source=Source.APP,
+        ),
         now=NOW - HOUR,
     )
     alert = only(patient, AlertKind.PAIN)

@@ -7,7 +7,13 @@ from django.http import HttpResponse
 from simple_history.middleware import HistoryRequestMiddleware
 
 from exercises.models import Prescription, SetLog, Source, StageChange
-from exercises.services import prescription_advance, prescription_start, set_log, set_void
+from exercises.services import (
+    SetLogRequest,
+    prescription_advance,
+    prescription_start,
+    set_log,
+    set_void,
+)
 from tests.factories import stage
 
 NOW = dt.datetime(2026, 1, 14, 12, 0, tzinfo=dt.UTC)
@@ -23,14 +29,16 @@ def start(patient, by, **dose):
 
 def log(prescription, *, by, reps=10, pain=1):
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        performed_at=NOW - HOUR,
-        client_id=uuid.uuid4(),
-        by=by,
-        source=Source.APP,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            performed_at=NOW - HOUR,
+            client_id=uuid.uuid4(),
+            by=by,
+            source=Source.APP,
+        ),
         now=NOW,
     ).set_log
 

@@ -19,6 +19,7 @@ from exercises.models import (
 )
 from exercises.progression import pain_alert_for
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     prescription_advance,
     prescription_regress,
@@ -40,14 +41,16 @@ def start(patient, by, *, side="left", number=2, at=NOW - 7 * DAY):
 
 def log(prescription, *, pain, reps=8, at=NOW - 2 * HOUR):
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        performed_at=at,
-        client_id=uuid.uuid4(),
-        by=prescription.prescribed_by,
-        source=Source.CLINIC,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            performed_at=at,
+            client_id=uuid.uuid4(),
+            by=prescription.prescribed_by,
+            source=Source.CLINIC,
+        ),
         now=at + dt.timedelta(minutes=1),
     ).set_log
 

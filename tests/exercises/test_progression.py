@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from exercises.models import PainOutcome, Prescription, Source
 from exercises.progression import AlertKind, is_ready, patient_alerts, ready_since
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     prescription_advance,
     prescription_start,
@@ -33,14 +34,16 @@ def start(patient, by, *, side="left", number=1, at=NOW - 7 * DAY, **dose):
 
 def log(prescription, *, reps, pain, performed_at=NOW - HOUR):
     return set_log(
-        patient=prescription.patient,
-        prescription=prescription,
-        reps=reps,
-        pain=pain,
-        performed_at=performed_at,
-        client_id=uuid.uuid4(),
-        by=prescription.patient.user,
-        source=Source.APP,
+        SetLogRequest(
+            patient=prescription.patient,
+            prescription=prescription,
+            reps=reps,
+            pain=pain,
+            performed_at=performed_at,
+            client_id=uuid.uuid4(),
+            by=prescription.patient.user,
+            source=Source.APP,
+        ),
         now=NOW,
     ).set_log
 

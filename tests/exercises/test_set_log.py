@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from exercises.models import ChangeReason, Prescription, SetLog, Source, StageChange
 from exercises.progression import AlertKind, is_ready, patient_alerts
 from exercises.services import (
+    SetLogRequest,
     patient_discharge,
     prescription_advance,
     prescription_start,
@@ -40,12 +41,14 @@ def log(prescription, *, patient=None, by=None, client_id=None, now=NOW, **field
     patient = patient or prescription.patient
     values = {"reps": 10, "pain": 1, "performed_at": NOW - HOUR, "source": Source.APP, **fields}
     return set_log(
-        patient=patient,
-        prescription=prescription,
-        client_id=client_id or uuid.uuid4(),
-        by=by or patient.user,
+        SetLogRequest(
+            patient=patient,
+            prescription=prescription,
+            client_id=client_id or uuid.uuid4(),
+            by=by or patient.user,
+            **values,
+        ),
         now=now,
-        **values,
     )
 
 
@@ -142,6 +145,65 @@ def test_the_same_client_id_with_a_different_payload_is_a_conflict(prescription,
         log(prescription, client_id=key, **change)
     assert str(key) in str(excinfo.value)
     assert stored() == before
+
+
+# A door without a clock (the patient's web page) sends no time: the set is performed now.
+
+
+def test_a_set_without_a_time_is_performed_when_it_reaches_the_server(prescription):
+    row = log(prescription, performed_at=None).set_log
+    row.refresh_from_db()
+    assert row.performed_at == row.logged_at == NOW
+
+
+def test_a_double_tap_without_a_time_replays_the_stored_set_and_stores_nothing(prescription):
+    key = uuid.uuid4()
+    first = log(prescription, client_id=key, performed_at=None, reps=12, note="ok")
+    before = stored()
+    again = log(
+        prescription, client_id=key, performed_at=None, reps=12, note="ok", now=NOW + MINUTE
+    )
+    assert (again.created, again.set_log.pk) == (False, first.set_log.pk)
+    assert again.set_log.performed_at == NOW  # the time of the first tap
+    assert stored() == before == (1, 1)
+
+
+@pytest.mark.parametrize("change", [{"reps": 11}, {"pain": 2}, {"effort": 4}, {"note": "other"}])
+def test_a_resubmission_without_a_time_and_other_answers_is_still_a_conflict(prescription, change):
+    key = uuid.uuid4()
+    log(prescription, client_id=key, performed_at=None)
+    before = stored()
+    with pytest.raises(IdempotencyConflict):
+        log(prescription, client_id=key, performed_at=None, now=NOW + MINUTE, **change)
+    assert stored() == before
+
+
+def test_a_replay_that_gives_a_time_must_give_the_stored_time(prescription):
+    key = uuid.uuid4()
+    log(prescription, client_id=key, performed_at=None)
+    with pytest.raises(IdempotencyConflict):
+        log(prescription, client_id=key, performed_at=NOW - HOUR, now=NOW + MINUTE)
+    assert log(prescription, client_id=key, performed_at=NOW).created is False
+
+
+def test_a_request_is_built_from_a_forms_or_serializers_data(prescription, therapist):
+    key = uuid.uuid4()
+    data = {"prescription": prescription.pk, "client_id": key, "reps": 9, "pain": 1, "note": None}
+    request = SetLogRequest.from_input(
+        data, patient=prescription.patient, by=therapist, source=Source.WEB
+    )
+    assert request == SetLogRequest(
+        patient=prescription.patient,
+        by=therapist,
+        source=Source.WEB,
+        prescription=prescription.pk,
+        client_id=key,
+        reps=9,
+        pain=1,
+        performed_at=None,
+        effort=None,
+        note="",
+    )
 
 
 def test_the_same_client_id_on_another_side_is_a_conflict(patient, therapist, prescription):

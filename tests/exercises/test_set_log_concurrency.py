@@ -39,14 +39,16 @@ def test_twenty_identical_concurrent_logs_store_one_row(
         try:
             barrier.wait()
             logged = services.set_log(
-                patient=patient,
-                prescription=prescription,
-                reps=12,
-                pain=2,
-                performed_at=performed_at,
-                client_id=client_id,
-                by=patient.user,
-                source="app",
+                services.SetLogRequest(
+                    patient=patient,
+                    prescription=prescription,
+                    reps=12,
+                    pain=2,
+                    performed_at=performed_at,
+                    client_id=client_id,
+                    by=patient.user,
+                    source="app",
+                )
             )
             results.append((logged.set_log.pk, logged.created))
         except BaseException as exc:
@@ -102,14 +104,16 @@ def test_automatic_advance_gives_way_to_a_therapists_stage_change_without_deadlo
         try:
             therapist_holds_lock.wait(timeout=10)
             services.set_log(
-                patient=patient,
-                prescription=prescription,
-                reps=25,
-                pain=0,
-                performed_at=timezone.now() - dt.timedelta(minutes=5),
-                client_id=uuid.uuid4(),
-                by=patient.user,
-                source="app",
+                services.SetLogRequest(
+                    patient=patient,
+                    prescription=prescription,
+                    reps=25,
+                    pain=0,
+                    performed_at=timezone.now() - dt.timedelta(minutes=5),
+                    client_id=uuid.uuid4(),
+                    by=patient.user,
+                    source="app",
+                )
             )
             set_stored.set()
         except BaseException as exc:

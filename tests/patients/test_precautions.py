@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from exercises.models import Ladder, Prescription, SetLog, Source, Stage
-from exercises.services import prescription_advance, prescription_start, set_log
+from exercises.services import SetLogRequest, prescription_advance, prescription_start, set_log
 from patients.clearance import check_clearance, clearance_problem
 from patients.errors import ClearanceRequired, PrescriptionPaused
 from patients.models import ClearanceNote, Decision
@@ -248,14 +248,16 @@ def test_automatic_advance_stops_at_a_ruled_out_stage(
         at=timezone.now() - dt.timedelta(hours=1),
     )
     set_log(
-        patient=patient,
-        prescription=rx,
-        reps=25,
-        pain=0,
-        performed_at=timezone.now(),
-        client_id=uuid.uuid4(),
-        by=therapist,
-        source=Source.CLINIC,
+        SetLogRequest(
+            patient=patient,
+            prescription=rx,
+            reps=25,
+            pain=0,
+            performed_at=timezone.now(),
+            client_id=uuid.uuid4(),
+            by=therapist,
+            source=Source.CLINIC,
+        )
     )
     assert Prescription.objects.active().get(side="left").stage.number == 1
 
@@ -280,14 +282,16 @@ def test_a_new_note_with_a_precaution_pauses_a_ruled_out_side(posterior_hip, the
     assert precaution_note_today.precautions == [IR]
     with pytest.raises(PrescriptionPaused) as excinfo:
         set_log(
-            patient=posterior_hip,
-            prescription=rx,
-            reps=10,
-            pain=1,
-            performed_at=timezone.now(),
-            client_id=uuid.uuid4(),
-            by=posterior_hip.user or therapist,
-            source=Source.APP,
+            SetLogRequest(
+                patient=posterior_hip,
+                prescription=rx,
+                reps=10,
+                pain=1,
+                performed_at=timezone.now(),
+                client_id=uuid.uuid4(),
+                by=posterior_hip.user or therapist,
+                source=Source.APP,
+            )
         )
     assert "precautions (no hip internal rotation past neutral) rule out stage 2" in str(
         excinfo.value

@@ -19,6 +19,7 @@ from clinic.data.demo.script import SideState, script_for, side_states, sides_wo
 from clinic.data.demo.stories import Scenario
 from exercises.models import PainOutcome, Prescription, Source, Stage
 from exercises.services import (
+    SetLogRequest,
     pain_review_record,
     prescription_advance,
     prescription_start,
@@ -217,22 +218,24 @@ class PatientHistory:
         if not note and self.rng.random() < 0.03:
             note = self.rng.choice(_SET_NOTES)
         set_log(
-            patient=self.patient,
-            prescription=state.prescription,
-            reps=reps,
-            pain=pain,
-            effort=self.rng.randint(3, 8) if self.rng.random() < 0.6 else None,
-            performed_at=performed_at,
+            SetLogRequest(
+                patient=self.patient,
+                prescription=state.prescription,
+                reps=reps,
+                pain=pain,
+                effort=self.rng.randint(3, 8) if self.rng.random() < 0.6 else None,
+                performed_at=performed_at,
+                client_id=uuid.uuid5(
+                    CLIENT_ID_NAMESPACE,
+                    f"{self.plan.clinic.slug}:{self.plan.record_number}:{self.set_index}",
+                ),
+                by=self.therapist if clinic else self.user,
+                source=Source.CLINIC if clinic else self.source,
+                note=note,
+            ),
             # `now` is the simulated moment the set reached the server, so the sync window
             # and the "not in the future" rule are checked as they were on that day.
             now=min(synced_at, self.now),
-            client_id=uuid.uuid5(
-                CLIENT_ID_NAMESPACE,
-                f"{self.plan.clinic.slug}:{self.plan.record_number}:{self.set_index}",
-            ),
-            by=self.therapist if clinic else self.user,
-            source=Source.CLINIC if clinic else self.source,
-            note=note,
         )
         day = self.clinic.local_date(performed_at)
         if state.prescription.thresholds.is_painful(pain):
