@@ -110,17 +110,18 @@ class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
 
 
 # RFC 3339 (`format: date-time`), the offset left optional so that a time without one gets the
-# helpful "naive" message below rather than a format error.
+# service's helpful message (`exercises.services.set_log`) rather than a format error.
 DATE_TIME_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$", re.IGNORECASE
 )
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """A time with its UTC offset: the patient's clock, unambiguous whatever the phone's zone."""
+    """A time as RFC 3339 writes it. The patient's clock must come with its UTC offset, which
+    `set_log` checks (the one place for that rule): this field hands a time without one over
+    as it is."""
 
     default_error_messages = {
-        "naive": "Give the time with its UTC offset, e.g. 2026-11-24T07:30:00+01:00.",
         "rfc3339": "Give the time as in 2026-11-24T07:30:00+01:00 (RFC 3339).",
     }
 
@@ -132,9 +133,10 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
     def enforce_timezone(self, value: Any) -> Any:
-        # DRF would silently read a naive time as UTC: hours off for a patient in another zone.
+        # DRF would silently read a naive time as the server's zone (hours off for a patient in
+        # another zone): left naive, the service refuses it.
         if timezone.is_naive(value):
-            self.fail("naive")
+            return value
         return super().enforce_timezone(value)
 
 
