@@ -444,14 +444,41 @@ class ErrorSerializer(serializers.Serializer):
     }
 )
 class BatchItemField(serializers.JSONField):
-    pass
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        # Any item, null included, is taken into the batch as it came: the view validates each on
+        # its own (SetLogInputSerializer), so a bad item is that item's rejection, not the batch's.
+        return data
 
 
 class BatchRequestSerializer(StrictSerializer):
     """Up to 200 sets stored in one request (an offline backlog), each reported on its own.
     Unknown fields are rejected."""
 
-    sets = serializers.ListField(child=BatchItemField(), min_length=1, max_length=MAX_BATCH)
+    # It checks the envelope only (the docstring is the schema's description): the view
+    # validates each item on its own.
+    default_error_messages = {
+        # Formatted by DRF (with the type it got), hence the doubled braces.
+        "invalid": 'Send an object: {{"sets": [...]}}.',
+    }
+
+    sets = serializers.ListField(
+        child=BatchItemField(),
+        min_length=1,
+        max_length=MAX_BATCH,
+        error_messages={
+            **dict.fromkeys(
+                ("required", "null", "not_a_list"), "This field is required and must be a list."
+            ),
+            **dict.fromkeys(("min_length", "max_length"), f"Send between 1 and {MAX_BATCH} sets."),
+        },
+    )
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        # A body of `null` is not an object either: answered like a list or a number (by
+        # `to_internal_value`), not with DRF's "No data provided".
+        if data is None:
+            return (False, data)
+        return super().validate_empty_values(data)
 
 
 class BatchResultSerializer(serializers.Serializer):

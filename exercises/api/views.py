@@ -586,7 +586,11 @@ class SetBatchView(PatientView):
         ],
     )
     def post(self, request: Request) -> Response:
-        items = self._items(request.data)
+        # The envelope only; each item is validated on its own so one bad item is just that
+        # item's rejection.
+        envelope = s.BatchRequestSerializer(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items = envelope.validated_data["sets"]
         results = [self._one(request, index, item) for index, item in enumerate(items)]
         counts = {
             k: sum(r["status"] == k for r in results) for k in ("created", "duplicate", "rejected")
@@ -604,21 +608,6 @@ class SetBatchView(PatientView):
                 }
             ).data
         )
-
-    def _items(self, data: Any) -> list[Any]:
-        """Check the envelope only; each item is validated on its own so one bad item is just
-        that item's rejection."""
-        if not isinstance(data, dict):
-            raise ValidationError({"non_field": ['Send an object: {"sets": [...]}.']})
-        unknown = sorted(set(data) - {"sets"})
-        if unknown:
-            raise ValidationError({name: ["Unknown field."] for name in unknown})
-        items = data.get("sets")
-        if not isinstance(items, list):
-            raise ValidationError({"sets": ["This field is required and must be a list."]})
-        if not 1 <= len(items) <= s.MAX_BATCH:
-            raise ValidationError({"sets": [f"Send between 1 and {s.MAX_BATCH} sets."]})
-        return items
 
     def _one(self, request: Request, index: int, item: Any) -> dict[str, Any]:
         client_id = item.get("client_id") if isinstance(item, dict) else None

@@ -201,6 +201,19 @@ def test_a_list_instead_of_an_object_is_refused(patient_client, prescription):
     bad_envelope(patient_client, [a_set(prescription)], "non_field")
 
 
+def test_null_instead_of_an_object_is_refused(patient_client):
+    error = bad_envelope(patient_client, "null", "non_field", content_type="application/json")
+    assert error["fields"]["non_field"] == ['Send an object: {"sets": [...]}.']
+
+
+def test_an_unknown_field_and_a_bad_list_are_named_together(patient_client):
+    error = bad_envelope(patient_client, {"sets": [], "device": "x"})
+    assert error["fields"] == {
+        "sets": ["Send between 1 and 200 sets."],
+        "device": ["Unknown field."],
+    }
+
+
 def test_malformed_json_is_refused(patient_client):
     error = bad_envelope(patient_client, '{"sets": [', content_type="application/json")
     assert error["code"] == "parse_error"
