@@ -13,8 +13,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ValidationError
@@ -25,102 +24,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from exercises.adherence import Window, patient_current_window
+from exercises.api import schema
 from exercises.api import serializers as s
 from exercises.api.authentication import LockedOut
 from exercises.api.errors import describe, error_body, invalid_body
 from exercises.api.permissions import IsPatient, request_patient
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
 from exercises.models import Prescription, SetLog, Source
-from exercises.plan import PainWarning, pain_warning, plan_for, progress_for
+from exercises.plan import pain_warning, plan_for, progress_for
 from exercises.services import LoggedSet, SetLogRequest, set_log
 from patients.lockout import is_locked_out, lockout_message, lockout_wait
 from patients.models import Patient, Side
-from patients.thresholds import PAIN_ALERT_ABOVE
-
-ERROR = s.ErrorSerializer
-
-
-def _error(description: str, code: str, message: str) -> OpenApiResponse:
-    return OpenApiResponse(
-        ERROR,
-        description=description,
-        examples=[OpenApiExample(code, value=error_body(code, message), response_only=True)],
-    )
-
-
-UNAUTHENTICATED = _error(
-    "No valid token.", "not_authenticated", "Authentication credentials were not provided."
-)
-NOT_A_PATIENT = _error(
-    "The account is not a patient's (therapists and staff), or the patient was discharged.",
-    "permission_denied",
-    "This API is for patients: sign in with a patient's account.",
-)
-THROTTLED = _error(
-    "Too many requests; the Retry-After header says how many seconds to wait.",
-    "throttled",
-    "Too many requests: wait 30 seconds and try again.",
-)
-# Sent with every 429 (DRF's Throttled).
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After",
-    OpenApiTypes.INT,
-    location=OpenApiParameter.HEADER,
-    response=[429],
-    description="Seconds to wait before trying again.",
-)
-NOT_JSON = _error(
-    "The body is not JSON: send `Content-Type: application/json`.",
-    "unsupported_media_type",
-    'Unsupported media type "text/plain" in request.',
-)
-BAD_INPUT = _error(
-    "Bad input: `fields` names each field and the reason. Nothing was written.",
-    "invalid",
-    "reps: Ensure this value is less than or equal to 100.",
-)
-PATIENT_READ_RESPONSES = {401: UNAUTHENTICATED, 403: NOT_A_PATIENT}
-
-SET_EXAMPLE = {
-    "client_id": "3f6c1c1e-8a3b-4f59-9a47-2d8a2f0b6e11",
-    "prescription": 12,
-    "reps": 15,
-    "pain": 2,
-    "effort": 6,
-    "performed_at": "2026-11-24T07:30:00+00:00",
-    "note": "Felt steady.",
-}
-
-LOGGED_EXAMPLE = {
-    "id": 3505,
-    "client_id": SET_EXAMPLE["client_id"],
-    "prescription": SET_EXAMPLE["prescription"],
-    "side": "left",
-    "stage": 2,
-    "reps": SET_EXAMPLE["reps"],
-    "pain": SET_EXAMPLE["pain"],
-    "effort": SET_EXAMPLE["effort"],
-    "performed_at": "2026-11-24T07:30:00Z",
-    "logged_at": "2026-11-24T07:31:02.520571Z",
-    "source": "app",
-    "note": SET_EXAMPLE["note"],
-    "voided": False,
-    "void_reason": "",
-    "warning": None,
-}
-# The warning's words come from exercises.plan.PainWarning, as the app will receive them.
-LOGGED_PAINFUL_EXAMPLE = {
-    **LOGGED_EXAMPLE,
-    "pain": PAIN_ALERT_ABOVE + 2,
-    "warning": s.PainWarningSerializer(
-        PainWarning(
-            pain=PAIN_ALERT_ABOVE + 2,
-            threshold=PAIN_ALERT_ABOVE,
-            clinic_name="Riverside Physiotherapy",
-            clinic_phone="020 7946 0000",
-        )
-    ).data,
-}
 
 
 class PatientView(APIView):
@@ -147,55 +61,7 @@ class TokenView(APIView):
             return []
         return super().get_authenticators()
 
-    @extend_schema(
-        operation_id="sign_in",
-        auth=[],
-        request=s.TokenRequestSerializer,
-        responses={
-            200: s.TokenSerializer,
-            400: _error(
-                "Missing fields, or the username and password do not match.",
-                "invalid_credentials",
-                "Username or password is incorrect.",
-            ),
-            415: NOT_JSON,
-            429: OpenApiResponse(
-                ERROR,
-                description=(
-                    "Too many requests (`throttled`: wait the Retry-After seconds), or too many "
-                    "failed sign-ins for this username or from this address (`locked_out`: "
-                    "Retry-After says when the lock lifts; an administrator can lift it sooner)."
-                ),
-                examples=[
-                    OpenApiExample(
-                        "throttled",
-                        value=error_body(
-                            "throttled", "Too many requests: wait 30 seconds and try again."
-                        ),
-                        response_only=True,
-                    ),
-                    OpenApiExample(
-                        "locked_out",
-                        value=error_body("locked_out", lockout_message(900)),
-                        response_only=True,
-                    ),
-                ],
-            ),
-        },
-        parameters=[RETRY_AFTER],
-        examples=[
-            OpenApiExample(
-                "sign in",
-                value={"username": "amelia.clarke", "password": "demo"},
-                request_only=True,
-            ),
-            OpenApiExample(
-                "token",
-                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"},
-                response_only=True,
-            ),
-        ],
-    )
+    @extend_schema(**schema.SIGN_IN)
     def post(self, request: Request) -> Response:
         data = s.TokenRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -216,19 +82,7 @@ class TokenView(APIView):
         token, _ = Token.objects.get_or_create(user=user)
         return Response({"token": token.key})
 
-    @extend_schema(
-        operation_id="sign_out",
-        request=None,
-        responses={
-            204: OpenApiResponse(description="Signed out: the token no longer works."),
-            401: UNAUTHENTICATED,
-            403: _error(
-                "Signed in with a browser session (not a token) and no CSRF token sent.",
-                "permission_denied",
-                "CSRF Failed: CSRF token missing.",
-            ),
-        },
-    )
+    @extend_schema(**schema.SIGN_OUT)
     def delete(self, request: Request) -> Response:
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -242,15 +96,7 @@ class TokenCheckView(PatientView):
     writes against (docs/performance.md).
     """
 
-    @extend_schema(
-        operation_id="check_token",
-        responses={
-            204: OpenApiResponse(
-                description="The token is valid and belongs to a patient in an active programme."
-            ),
-            **PATIENT_READ_RESPONSES,
-        },
-    )
+    @extend_schema(**schema.CHECK_TOKEN)
     def get(self, request: Request) -> Response:
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -259,7 +105,9 @@ class TokenCheckView(PatientView):
 
 
 class MeView(PatientView):
-    @extend_schema(operation_id="me", responses={200: s.MeSerializer, **PATIENT_READ_RESPONSES})
+    @extend_schema(
+        operation_id="me", responses={200: s.MeSerializer, **schema.PATIENT_READ_RESPONSES}
+    )
     def get(self, request: Request) -> Response:
         patient = request_patient(request)
         therapist = patient.primary_therapist
@@ -280,7 +128,9 @@ class MeView(PatientView):
 
 
 class PlanView(PatientView):
-    @extend_schema(operation_id="plan", responses={200: s.PlanSerializer, **PATIENT_READ_RESPONSES})
+    @extend_schema(
+        operation_id="plan", responses={200: s.PlanSerializer, **schema.PATIENT_READ_RESPONSES}
+    )
     def get(self, request: Request) -> Response:
         plans = plan_for(request_patient(request))
         return Response(s.PlanSerializer({"sides": plans}).data)
@@ -293,7 +143,8 @@ def monitoring_window_today(patient: Patient, *, now: dt.datetime) -> Window | N
 
 class ProgressView(PatientView):
     @extend_schema(
-        operation_id="progress", responses={200: s.ProgressSerializer, **PATIENT_READ_RESPONSES}
+        operation_id="progress",
+        responses={200: s.ProgressSerializer, **schema.PATIENT_READ_RESPONSES},
     )
     def get(self, request: Request) -> Response:
         patient = request_patient(request)
@@ -437,45 +288,6 @@ def _log_one(request: Request, data: dict[str, Any]) -> LoggedSet:
     return _with_thresholds(logged, patient)
 
 
-SET_WRITE_RESPONSES = {
-    400: BAD_INPUT,
-    401: UNAUTHENTICATED,
-    403: NOT_A_PATIENT,
-    404: _error(
-        "The prescription is not one of yours (or does not exist).",
-        "not_found",
-        "No such prescription for this patient.",
-    ),
-    409: OpenApiResponse(
-        ERROR,
-        description="The prescription has ended or is paused (medical clearance), or this "
-        "client_id was already used for a different set. `code` says which.",
-        examples=[
-            OpenApiExample(code, value=error_body(code, message), response_only=True)
-            for code, message in [
-                (
-                    "prescription_paused",
-                    "Your exercises are paused until your medical clearance is up to date: "
-                    "please contact your therapist.",
-                ),
-                (
-                    "prescription_ended",
-                    "This prescription (stage 2, left side) ended on 20 Nov 2026; log against "
-                    "the current plan.",
-                ),
-                (
-                    "idempotency_conflict",
-                    "A different set was already stored under client_id "
-                    "3f6c1c1e-8a3b-4f59-9a47-2d8a2f0b6e11. Use a new client_id for a new set.",
-                ),
-            ]
-        ],
-    ),
-    415: NOT_JSON,
-    429: THROTTLED,
-}
-
-
 class SetListView(PatientView, generics.ListAPIView):
     serializer_class = s.SetLogSerializer
     pagination_class = SetPagination
@@ -494,15 +306,7 @@ class SetListView(PatientView, generics.ListAPIView):
             .order_by("-performed_at", "-id")
         )
 
-    @extend_schema(
-        operation_id="list_sets",
-        responses={
-            200: s.SetLogSerializer(many=True),
-            400: BAD_INPUT,
-            404: _error("No such page.", "not_found", "Invalid page."),
-            **PATIENT_READ_RESPONSES,
-        },
-    )
+    @extend_schema(**schema.LIST_SETS)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # Django keeps the last of a repeated parameter (?side=left&side=right) and the filters
         # ignore an empty one (?side=): refuse both instead of guessing what the app meant.
@@ -515,35 +319,7 @@ class SetListView(PatientView, generics.ListAPIView):
             raise ValidationError(errors)
         return super().get(request, *args, **kwargs)
 
-    @extend_schema(
-        operation_id="log_set",
-        request=s.SetLogInputSerializer,
-        responses={
-            201: OpenApiResponse(
-                s.LoggedSetSerializer,
-                description="Stored. `warning` is not null when the pain was above the "
-                'threshold: show it instead of a calm "saved".',
-                examples=[
-                    OpenApiExample(
-                        "within the threshold", value=LOGGED_EXAMPLE, response_only=True
-                    ),
-                    OpenApiExample(
-                        "too much pain: the warning",
-                        value=LOGGED_PAINFUL_EXAMPLE,
-                        response_only=True,
-                    ),
-                ],
-            ),
-            200: OpenApiResponse(
-                s.LoggedSetSerializer,
-                description="Already stored under this client_id with the same payload (a retry): "
-                "the stored set, nothing new written, with the same `warning` as the first answer.",
-            ),
-            **SET_WRITE_RESPONSES,
-        },
-        parameters=[RETRY_AFTER],
-        examples=[OpenApiExample("a set", value=SET_EXAMPLE, request_only=True)],
-    )
+    @extend_schema(**schema.LOG_SET)
     def post(self, request: Request) -> Response:
         data = s.SetLogInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -553,38 +329,7 @@ class SetListView(PatientView, generics.ListAPIView):
 class SetBatchView(PatientView):
     throttle_classes = [WriteThrottle]
 
-    @extend_schema(
-        operation_id="log_sets_batch",
-        request=s.BatchRequestSerializer,
-        responses={
-            200: OpenApiResponse(
-                s.BatchResponseSerializer,
-                description="One result per item, in order; a rejected item never blocks the others.",
-            ),
-            400: BAD_INPUT,
-            401: UNAUTHENTICATED,
-            403: NOT_A_PATIENT,
-            415: NOT_JSON,
-            429: THROTTLED,
-        },
-        parameters=[RETRY_AFTER],
-        examples=[
-            OpenApiExample(
-                "two sets",
-                value={
-                    "sets": [
-                        SET_EXAMPLE,
-                        {
-                            **SET_EXAMPLE,
-                            "client_id": "b0e1f7a2-5c3d-4e8f-9a1b-2c3d4e5f6a7b",
-                            "reps": 16,
-                        },
-                    ]
-                },
-                request_only=True,
-            )
-        ],
-    )
+    @extend_schema(**schema.LOG_SETS_BATCH)
     def post(self, request: Request) -> Response:
         # The envelope only; each item is validated on its own so one bad item is just that
         # item's rejection.
