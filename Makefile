@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else supports them.
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-postgres test-faults bench lint format migrations-check clean test-browser screens serve
+.PHONY: help install run test test-postgres test-faults bench lint format migrations-check clean test-browser screens serve architecture sizes
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -80,10 +80,17 @@ BENCH ?= quick
 bench: install ## Benchmarks on a generated network (BENCH=quick|full; DATABASE_URL=…bench… for PostgreSQL)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/bench.sqlite3} $(PY) manage.py bench --fresh --size $(BENCH)
 
-lint: install ## ruff (lint and format check) and a check that no migration is missing
+lint: install ## ruff (lint and format check), the import contracts, and a check that no migration is missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
+
+architecture: install ## Redraw docs/img/architecture.svg (the packages and their imports) from the code
+	$(PY) .ci/architecture.py
+
+sizes: install ## The longest function per package and the modules over 400 lines (docs/architecture.md)
+	$(PY) .ci/sizes.py
 
 format: install ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
