@@ -8,9 +8,14 @@ missing secret key or host list stops the app at start-up instead of running wit
 import datetime as dt
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+# `ModelAdmin[Patient]`, `ModelForm[Patient]`: the generic classes that the type checker wants
+# parametrized accept a type parameter at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

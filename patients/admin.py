@@ -13,8 +13,8 @@ patient admin by `exercises/admin.py`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict
 
 from django import forms
 from django.contrib import admin, messages
@@ -25,7 +25,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
+from django_stubs_ext import WithAnnotations
 
 from patients.access_events import record_access
 from patients.clearance import clearance_status
@@ -46,10 +46,29 @@ from patients.services import (
     save_with_history,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    class SimpleHistoryAdmin[M: models.Model](admin.ModelAdmin[M]):
+        """What we use of simple_history's admin, which ships no types: a ModelAdmin with a
+        history page per object, whose old versions open in a form that could revert them."""
+
+        def history_form_view(
+            self,
+            request: HttpRequest,
+            object_id: str,
+            version_id: str,
+            extra_context: dict[str, Any] | None = None,
+        ) -> HttpResponse: ...
+
+        def revert_disabled(self, request: HttpRequest, obj: M | None = None) -> bool: ...
+else:
+    from simple_history.admin import SimpleHistoryAdmin
+
 # -- shared helpers ------------------------------------------------------------------------------
 
 
-def acting_user(request: HttpRequest) -> AbstractUser:
+def acting_user(request: HttpRequest) -> User:
     """The signed-in admin user: the services record them as the one who made the change."""
     user = request.user
     if not isinstance(user, AbstractUser):  # admin views only let active staff in
@@ -104,7 +123,7 @@ def dry_run(
         add_service_errors(form, error, rename)
 
 
-class ServiceForm(forms.ModelForm):
+class ServiceForm[M: models.Model](forms.ModelForm[M]):
     """A ModelForm whose object is written by a service, checked by a dry run of that service.
 
     First the model's own validation (field validators, `clean()`, constraints) runs as in any
@@ -113,12 +132,12 @@ class ServiceForm(forms.ModelForm):
     """
 
     # The signed-in user, set by `AuditedAdmin.get_form`: services need to know who acts.
-    by: ClassVar[AbstractUser]
+    by: ClassVar[User]
 
     def _post_clean(self) -> None:
         # ModelForm validates the model here (after `clean()`), so the dry run goes after it: a
         # form with a bad field never reaches the service, and no message is shown twice.
-        super()._post_clean()
+        super()._post_clean()  # type: ignore[misc]  # Django's hook, which django-stubs omits
         if not self.errors:
             self.validate_with_service()
 
@@ -126,7 +145,7 @@ class ServiceForm(forms.ModelForm):
         raise NotImplementedError
 
 
-class AuditedAdmin(SimpleHistoryAdmin):
+class AuditedAdmin[M: models.Model](SimpleHistoryAdmin[M]):
     """Admin for a model with an audit history: the history is one click away, and read-only.
 
     simple_history saves a POSTed old version straight through `save_model`, even when its Revert
@@ -154,9 +173,8 @@ class AuditedAdmin(SimpleHistoryAdmin):
         # Only a GET that showed the record: a POST is a change (in the history) or the form shown
         # again with its errors; a missing object redirects and showed nothing.
         if request.method == "GET" and response.status_code == 200:
-            obj = getattr(response, "context_data", {}).get("original")
-            patient = self.patient_of(obj) if obj is not None else None
-            if patient is not None:
+            obj: M | None = getattr(response, "context_data", {}).get("original")
+            if obj is not None and (patient := self.patient_of(obj)) is not None:
                 record_access(
                     user=request.user,
                     action=AccessAction.ADMIN_VIEW,
@@ -165,7 +183,7 @@ class AuditedAdmin(SimpleHistoryAdmin):
                 )
         return response
 
-    def revert_disabled(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+    def revert_disabled(self, request: HttpRequest, obj: M | None = None) -> bool:
         return True
 
     def history_form_view(
@@ -182,13 +200,15 @@ class AuditedAdmin(SimpleHistoryAdmin):
     def get_form(
         self,
         request: HttpRequest,
-        obj: models.Model | None = None,
+        obj: M | None = None,
         change: bool = False,
         **kwargs: Any,
-    ) -> type[forms.ModelForm]:
+    ) -> type[forms.ModelForm[M]]:
         form = super().get_form(request, obj, change=change, **kwargs)
-        # modelform_factory builds a new class on every call, so this never leaks between requests.
-        form.by = acting_user(request)
+        by = acting_user(request)
+        if issubclass(form, ServiceForm):
+            # modelform_factory builds a new class on every call: this never leaks between requests.
+            form.by = by
         return form
 
     def changeform_view(
@@ -215,10 +235,14 @@ class NullDateFilter(admin.SimpleListFilter):
     # ((value, label) when the date is empty, (value, label) when it is set)
     options: ClassVar[tuple[tuple[str, str], tuple[str, str]]]
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> Any:
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> Iterable[tuple[str, str]]:
         return self.options
 
-    def queryset(self, request: HttpRequest, queryset: models.QuerySet) -> models.QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: models.QuerySet[Any]
+    ) -> models.QuerySet[Any]:
         (empty, _), (set_, _) = self.options
         if self.value() == empty:
             return queryset.filter(**{f"{self.field}__isnull": True})
@@ -231,6 +255,13 @@ class NullDateFilter(admin.SimpleListFilter):
 PATIENT_SEARCH_FIELDS = ("patient__first_name", "patient__last_name", "patient__record_number")
 
 
+class OfAPatient(Protocol):
+    """A record that belongs to one patient: a clearance note, a prescription, a set…"""
+
+    @property
+    def patient(self) -> Patient: ...
+
+
 class PatientColumns:
     """Patient name, record number and clinic as changelist columns, for models with a `patient`.
 
@@ -238,22 +269,22 @@ class PatientColumns:
     """
 
     @admin.display(description="patient", ordering="patient__last_name")
-    def patient_name(self, obj: Any) -> str:
+    def patient_name(self, obj: OfAPatient) -> str:
         return obj.patient.full_name
 
     @admin.display(description="record number", ordering="patient__record_number")
-    def record_number(self, obj: Any) -> str:
+    def record_number(self, obj: OfAPatient) -> str:
         return obj.patient.record_number
 
     @admin.display(description="clinic", ordering="patient__clinic__name")
-    def clinic(self, obj: Any) -> str:
+    def clinic(self, obj: OfAPatient) -> str:
         return obj.patient.clinic.name
 
 
 # -- clinics and care teams ----------------------------------------------------------------------
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(admin.TabularInline[Membership, Clinic]):
     model = Membership
     extra = 1
     fields = ("user", "role", "created_at")
@@ -264,8 +295,12 @@ class MembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("user")
 
 
+class _PatientCount(TypedDict):
+    _patient_count: int
+
+
 @admin.register(Clinic)
-class ClinicAdmin(admin.ModelAdmin):
+class ClinicAdmin(admin.ModelAdmin[Clinic]):
     list_display = (
         "name",
         "slug",
@@ -299,12 +334,12 @@ class ClinicAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(_patient_count=models.Count("patients"))
 
     @admin.display(description="patients", ordering="_patient_count")
-    def patient_count(self, obj: Clinic) -> int:
-        return obj._patient_count  # type: ignore[attr-defined]
+    def patient_count(self, obj: WithAnnotations[Clinic, _PatientCount]) -> int:
+        return obj._patient_count
 
 
 @admin.register(Membership)
-class MembershipAdmin(AuditedAdmin):
+class MembershipAdmin(AuditedAdmin[Membership]):
     list_display = ("user", "clinic", "role", "created_at")
     list_filter = ("clinic", "role")
     search_fields = (
@@ -321,7 +356,7 @@ class MembershipAdmin(AuditedAdmin):
 # -- patients ------------------------------------------------------------------------------------
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(forms.ModelForm[Patient]):
     class Meta:
         model = Patient
         fields = (
@@ -345,7 +380,7 @@ class ActivePatientFilter(NullDateFilter):
     options = (("active", "Active"), ("discharged", "Discharged"))
 
 
-class ClearanceNoteInline(admin.TabularInline):
+class ClearanceNoteInline(admin.TabularInline[ClearanceNote, Patient]):
     """The patient's clearance notes, newest first; each opens on its own (read-only) page."""
 
     model = ClearanceNote
@@ -368,7 +403,7 @@ class ClearanceNoteInline(admin.TabularInline):
 
 
 @admin.register(Patient)
-class PatientAdmin(AuditedAdmin):
+class PatientAdmin(AuditedAdmin[Patient]):
     form = PatientForm
     list_display = (
         "full_name",
@@ -531,7 +566,7 @@ NOTE_FIELDS = (
 )
 
 
-class ClearanceNoteForm(ServiceForm):
+class ClearanceNoteForm(ServiceForm[ClearanceNote]):
     class Meta:
         model = ClearanceNote
         fields = NOTE_FIELDS
@@ -566,7 +601,7 @@ class ClearanceNoteForm(ServiceForm):
 
 
 @admin.register(ClearanceNote)
-class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
+class ClearanceNoteAdmin(PatientColumns, AuditedAdmin[ClearanceNote]):
     form = ClearanceNoteForm
     list_display = (
         "patient_name",
@@ -596,7 +631,9 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
         # It opens only for the patient's care team: anyone else sees that there is one, and why
         # no link (rather than a link that answers "not found").
         shown = tuple(name for name in NOTE_FIELDS if name != "document")
-        in_team = Membership.objects.filter(user=request.user, clinic=obj.patient.clinic).exists()
+        in_team = Membership.objects.filter(
+            user=acting_user(request), clinic=obj.patient.clinic
+        ).exists()
         scan = "scanned_copy" if in_team else "scanned_copy_elsewhere"
         return (*shown, scan, "recorded_by", "recorded_at")
 
@@ -634,7 +671,7 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(admin.ModelAdmin[AccessEvent]):
     """Who viewed or exported what: read-only, even for a superuser.
 
     The rows are written only by `patients.access_events.record_access`; an audit trail that its readers

@@ -30,7 +30,7 @@ ACCEPTED = "a PDF, JPEG or PNG file of at most 10 MB"
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def document_type_of(upload: File) -> str:
+def document_type_of(upload: File[bytes]) -> str:
     """The `DocumentType` of an uploaded scan, from its content; ValidationError otherwise."""
     size = upload.size or 0
     if size > DOCUMENT_MAX_BYTES:

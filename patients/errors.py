@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 
 class DomainError(ValidationError):
     default_code = "invalid"
+    # A single message, always a plain string (ValidationError's may be a lazy translation).
+    message: str
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code or self.default_code)

@@ -9,6 +9,7 @@ the last counted failure. Attempts made while locked are not counted, so retryin
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -34,7 +35,9 @@ class LockoutBackend(AxesStandaloneBackend):
     def authenticate(self, request: HttpRequest | None, *args: Any, **kwargs: Any) -> None:
         if request is None:
             return None
-        return super().authenticate(request, *args, **kwargs)
+        # Raises for a locked-out sign-in; otherwise it lets the next backend check the password.
+        super().authenticate(request, *args, **kwargs)
+        return None
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -44,7 +47,7 @@ def client_address(request: HttpRequest) -> str | None:
     the end of X-Forwarded-For (0: ignore the header, which any client can forge). Using the same
     rule keeps the lockout and the throttles counting the same address.
     """
-    return BaseThrottle().get_ident(request)
+    return BaseThrottle().get_ident(request)  # type: ignore[arg-type]  # reads only request.META
 
 
 def is_locked_out(request: HttpRequest) -> bool:
@@ -60,10 +63,11 @@ def lockout_wait(request: HttpRequest, username: str | None = None) -> int:
     if cool_off is None:  # no cool-off configured: only an administrator unlocks
         return 0
     credentials = getattr(request, "axes_credentials", None) or get_credentials(username)
-    AxesProxyHandler.update_request(request)
+    AxesProxyHandler.update_request(request)  # type: ignore[no-untyped-call]  # axes leaves it bare
     limit = get_failure_limit(request, credentials)
     handler = AxesProxyHandler.get_implementation()
-    ends = []
+    ends: list[dt.datetime] = []
+    # Axes' default handler, the database one, has this method; their base class does not declare it.
     for attempts in handler.get_user_attempts(request, credentials):  # type: ignore[attr-defined]
         counted = attempts.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
         if (counted["failures"] or 0) >= limit:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -28,9 +27,12 @@ from patients.models import (
 )
 from patients.precautions import Precaution
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 def save_with_history(
-    obj: Model, by: AbstractUser | None, *, reason: str | None = None, **save_kwargs: Any
+    obj: Model, by: User | None, *, reason: str | None = None, **save_kwargs: Any
 ) -> None:
     """Save, recording `by` (and why, when given) on the audit history row.
 
@@ -39,15 +41,16 @@ def save_with_history(
     attributes are removed afterwards so that a later save of the same object cannot inherit a
     stale author or reason.
     """
-    obj._history_user = by  # type: ignore[attr-defined]
+    # These attributes are simple_history's hooks, set on the instance; no model declares them.
+    obj._history_user = by  # type: ignore[attr-defined]  # simple_history's hook (above)
     if reason:
-        obj._change_reason = reason  # type: ignore[attr-defined]
+        obj._change_reason = reason  # type: ignore[attr-defined]  # simple_history's hook (above)
     try:
         obj.save(**save_kwargs)
     finally:
-        del obj._history_user  # type: ignore[attr-defined]
+        del obj._history_user  # type: ignore[attr-defined]  # simple_history's hook (above)
         if reason:
-            del obj._change_reason  # type: ignore[attr-defined]
+            del obj._change_reason  # type: ignore[attr-defined]  # simple_history's hook (above)
 
 
 @transaction.atomic
@@ -59,10 +62,10 @@ def patient_create(
     last_name: str,
     date_of_birth: dt.date,
     affected_side: str,
-    primary_therapist: AbstractUser | None = None,
+    primary_therapist: User | None = None,
     requires_clearance: bool = False,
     clearance_reason: str = "",
-    by: AbstractUser | None = None,
+    by: User | None = None,
 ) -> Patient:
     patient = Patient(
         clinic=clinic,
@@ -108,10 +111,10 @@ def patient_update(
     last_name: str,
     date_of_birth: dt.date,
     affected_side: str,
-    primary_therapist: AbstractUser | None,
+    primary_therapist: User | None,
     requires_clearance: bool,
     clearance_reason: str,
-    by: AbstractUser | None,
+    by: User | None,
 ) -> Patient:
     """Change a patient's details. The clinic and the login are not changed here.
 
@@ -199,17 +202,17 @@ _CLEARANCE_REASON_MESSAGE = next(
 
 @transaction.atomic
 def patient_login_create(
-    *, patient: Patient, username: str, password: str | None, by: AbstractUser | None = None
-) -> AbstractUser:
+    *, patient: Patient, username: str, password: str | None, by: User | None = None
+) -> User:
     """Give a patient a login of their own (for the phone app and the 'my exercises' page).
 
     With `password=None` the account gets an unusable password, to be set through an invitation.
     """
     if patient.user_id is not None:
         raise ValidationError({"username": "This patient already has a login."})
-    User = get_user_model()
+    user_model = get_user_model()
     # The name shows in the page header and the admin; the patient record stays the source.
-    user = User(
+    user = user_model(
         username=username.strip(), first_name=patient.first_name, last_name=patient.last_name
     )
     user.full_clean(exclude=["password"])
@@ -228,7 +231,7 @@ def patient_login_create(
 
 
 @transaction.atomic
-def patient_login_set_active(*, patient: Patient, active: bool, by: AbstractUser) -> AbstractUser:
+def patient_login_set_active(*, patient: Patient, active: bool, by: User) -> User:
     """Disable a patient's login, or enable it again. The account and its history are kept.
 
     Disabled, the login cannot sign in, its web sessions end at their next request (Django refuses
@@ -239,9 +242,9 @@ def patient_login_set_active(*, patient: Patient, active: bool, by: AbstractUser
     when is an access event on the patient: it shows on their history page and in the clinic's
     access log. Asking for the state the login is already in changes nothing and records nothing.
     """
-    if patient.user_id is None:
-        raise ValidationError({"username": f"{patient.full_name} has no login to change."})
     user = patient.user
+    if user is None:
+        raise ValidationError({"username": f"{patient.full_name} has no login to change."})
     if user.is_active != active:
         user.is_active = active
         user.save(update_fields=["is_active"])
@@ -263,14 +266,14 @@ def clearance_note_record(
     signed_by_credentials: str,
     signed_on: dt.date,
     review_on: dt.date | None,
-    recorded_by: AbstractUser,
+    recorded_by: User,
     weight_bearing: str = WeightBearing.NOT_STATED,
     max_stage: int | None = None,
     restrictions: str = "",
     procedure_on: dt.date | None = None,
     precautions: Iterable[str] = (),
     operated_side: str = "",
-    document: UploadedFile | None = None,
+    document: UploadedFile[bytes] | None = None,
     now: dt.datetime | None = None,
 ) -> ClearanceNote:
     """Record a medical team's clearance decision. Notes are never edited: a new one supersedes.
@@ -351,7 +354,7 @@ def clearance_note_record(
         save_with_history(note, recorded_by)
     except Exception:
         # The file was written before the row: a refused row must not leave it behind.
-        if note.document:
+        if note.document.name:
             note.document.storage.delete(note.document.name)
         raise
     if ends:
@@ -417,7 +420,7 @@ def required_again_since(patient: Patient, now: dt.datetime | None = None) -> dt
     """The clinic's day the patient's clearance requirement was set again after an earlier one
     ended, as the audit history knew it at `now` (`required_again_at`)."""
     rows = (
-        patient.history.filter(history_date__lte=now or timezone.now())  # type: ignore[attr-defined]
+        patient.history.filter(history_date__lte=now or timezone.now())
         .order_by("history_date", "history_id")
         .values_list("history_date", "requires_clearance")
     )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.password_validation import password_validators_help_text_html
 
 from clinic.forms import DATE_INPUT, display_name
 from patients.models import AffectedSide, Clinic, Membership, Patient
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class PatientForm(forms.Form):
@@ -71,9 +73,9 @@ class PatientForm(forms.Form):
             for name in ("requires_clearance", "clearance_reason"):
                 self.fields[name].disabled = True
         if ask_clinic and len(clinics) > 1:
-            self.fields["clinic"].choices = [("", "Choose a clinic")] + [
-                (c.pk, c.name) for c in clinics
-            ]
+            # Each form's fields are copies of the declared ones: these two are TypedChoiceFields.
+            clinic_field = cast(forms.TypedChoiceField, self.fields["clinic"])
+            clinic_field.choices = [("", "Choose a clinic")] + [(c.pk, c.name) for c in clinics]
         else:
             del self.fields["clinic"]
         memberships = (
@@ -82,7 +84,7 @@ class PatientForm(forms.Form):
             .select_related("user", "clinic")
             .order_by("clinic__name", "user__first_name", "user__last_name", "user__username")
         )
-        self.therapists: dict[int, AbstractUser] = {}
+        self.therapists: dict[int, User] = {}
         groups: dict[str, list[tuple[int, str]]] = {}
         for m in memberships:
             self.therapists[m.user.pk] = m.user
@@ -92,10 +94,11 @@ class PatientForm(forms.Form):
             choices += list(groups.items())
         else:
             choices += next(iter(groups.values()), [])
-        self.fields["primary_therapist"].choices = choices
+        cast(forms.TypedChoiceField, self.fields["primary_therapist"]).choices = choices
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if data.get("requires_clearance") and not (data.get("clearance_reason") or "").strip():
             self.add_error(
                 "clearance_reason", "Give the reason clearance is required, e.g. pelvic fracture."
@@ -158,7 +161,8 @@ class PatientLoginForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         password, confirm = data.get("password"), data.get("password_confirm")
         if password and confirm and password != confirm:
             self.add_error("password_confirm", "The two passwords differ; type the same one twice.")
