@@ -21,9 +21,11 @@ import enum
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
+from django_stubs_ext import WithAnnotations
 
 from exercises.models import SetLog
 from patients.models import Patient
@@ -56,7 +58,13 @@ def _day_start(patient: Patient, day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=patient.clinic.tzinfo)
 
 
-def _days_with_sets(patient: Patient, first: dt.date, last: dt.date) -> QuerySet[SetLog]:
+class LocalDay(TypedDict):
+    day: dt.date  # the clinic's day the set was performed on
+
+
+def _days_with_sets(
+    patient: Patient, first: dt.date, last: dt.date
+) -> QuerySet[WithAnnotations[SetLog, LocalDay]]:
     """Valid sets from `first` to `last` (inclusive, clinic days), annotated with their local day."""
     return (
         SetLog.objects.valid()

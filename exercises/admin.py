@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,8 +24,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
+from django_stubs_ext import WithAnnotations
 
-from exercises.models import Ladder, PainReview, Prescription, SetLog, Source, Stage, StageChange
+from exercises.models import (
+    Ladder,
+    PainReview,
+    Prescription,
+    PrescriptionQuerySet,
+    SetLog,
+    Source,
+    Stage,
+    StageChange,
+)
 from exercises.services import (
     SetLogRequest,
     patient_discharge,
@@ -53,7 +63,7 @@ from patients.models import Patient
 # -- the ladder ----------------------------------------------------------------------------------
 
 
-class StageForm(forms.ModelForm):
+class StageForm(forms.ModelForm[Stage]):
     class Meta:
         model = Stage
         fields = (
@@ -86,14 +96,18 @@ class StageForm(forms.ModelForm):
                     self.fields[name].disabled = True
 
 
-class StageInline(admin.StackedInline):
+class StageInline(admin.StackedInline[Stage, Ladder]):
     model = Stage
     form = StageForm
     extra = 0
 
 
+class _StageCount(TypedDict):
+    _stage_count: int
+
+
 @admin.register(Ladder)
-class LadderAdmin(admin.ModelAdmin):
+class LadderAdmin(admin.ModelAdmin[Ladder]):
     list_display = ("name", "slug", "stage_count")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -103,12 +117,12 @@ class LadderAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(_stage_count=models.Count("stages"))
 
     @admin.display(description="stages", ordering="_stage_count")
-    def stage_count(self, obj: Ladder) -> int:
-        return obj._stage_count  # type: ignore[attr-defined]
+    def stage_count(self, obj: WithAnnotations[Ladder, _StageCount]) -> int:
+        return obj._stage_count
 
 
 @admin.register(Stage)
-class StageAdmin(admin.ModelAdmin):
+class StageAdmin(admin.ModelAdmin[Stage]):
     form = StageForm
     list_display = (
         "number",
@@ -143,7 +157,7 @@ DOSE_FIELDS = (
 )
 
 
-class PrescriptionStartForm(ServiceForm):
+class PrescriptionStartForm(ServiceForm[Prescription]):
     """Start a side on a stage: the fields `prescription_start` takes, checked by a dry run of it."""
 
     class Meta:
@@ -173,7 +187,7 @@ class PrescriptionStatusFilter(NullDateFilter):
     options = (("active", "Active"), ("ended", "Ended"))
 
 
-class StageChangeInline(admin.TabularInline):
+class StageChangeInline(admin.TabularInline[StageChange, Prescription]):
     """The change that started this prescription (and the stop that ended it, if any)."""
 
     model = StageChange
@@ -195,7 +209,7 @@ class StageChangeInline(admin.TabularInline):
 
 
 @admin.register(Prescription)
-class PrescriptionAdmin(PatientColumns, AuditedAdmin):
+class PrescriptionAdmin(PatientColumns, AuditedAdmin[Prescription]):
     form = PrescriptionStartForm
     list_display = (
         "patient_name",
@@ -329,7 +343,7 @@ class PrescriptionAdmin(PatientColumns, AuditedAdmin):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(PatientColumns, AuditedAdmin):
+class StageChangeAdmin(PatientColumns, AuditedAdmin[StageChange]):
     """Written only by the prescription services: read-only here."""
 
     list_display = (
@@ -374,7 +388,7 @@ class StageChangeAdmin(PatientColumns, AuditedAdmin):
 # -- set logs ------------------------------------------------------------------------------------
 
 
-class SetLogForm(ServiceForm):
+class SetLogForm(ServiceForm[SetLog]):
     """Log a set in clinic, on the patient's behalf, checked by a dry run of `set_log`."""
 
     class Meta:
@@ -397,7 +411,7 @@ class SetLogForm(ServiceForm):
         dry_run(self, self.log)
 
 
-class SetVoidForm(ServiceForm):
+class SetVoidForm(ServiceForm[SetLog]):
     """The only change a set allows: voiding it, with a reason, through `set_void`."""
 
     class Meta:
@@ -431,7 +445,7 @@ SET_FIELDSETS = [
 
 
 @admin.register(SetLog)
-class SetLogAdmin(PatientColumns, AuditedAdmin):
+class SetLogAdmin(PatientColumns, AuditedAdmin[SetLog]):
     list_display = (
         "performed_at",
         "patient_name",
@@ -454,13 +468,13 @@ class SetLogAdmin(PatientColumns, AuditedAdmin):
 
     def get_form(
         self, request: HttpRequest, obj: SetLog | None = None, change: bool = False, **kwargs: Any
-    ) -> type[forms.ModelForm]:
+    ) -> type[forms.ModelForm[SetLog]]:
         kwargs["form"] = SetLogForm if obj is None else SetVoidForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: SetLog | None = None) -> Any:
         if obj is None:
-            return [(None, {"fields": list(SetLogForm._meta.fields or ())})]
+            return [(None, {"fields": list(SetLogForm.Meta.fields)})]
         return SET_FIELDSETS
 
     def get_readonly_fields(self, request: HttpRequest, obj: SetLog | None = None) -> Any:
@@ -500,7 +514,7 @@ class SetLogAdmin(PatientColumns, AuditedAdmin):
 
 
 @admin.register(PainReview)
-class PainReviewAdmin(PatientColumns, AuditedAdmin):
+class PainReviewAdmin(PatientColumns, AuditedAdmin[PainReview]):
     """Reviews are recorded on the patient page, by `pain_review_record` (which may regress the
     side as part of the review): read-only here, never added, changed or deleted."""
 
@@ -534,7 +548,7 @@ class PainReviewAdmin(PatientColumns, AuditedAdmin):
 # -- patients: discharge -------------------------------------------------------------------------
 
 
-class CurrentPrescriptionInline(admin.TabularInline):
+class CurrentPrescriptionInline(admin.TabularInline[Prescription, Patient]):
     """The patient's active prescriptions; each opens on its own page with the actions."""
 
     model = Prescription
@@ -545,7 +559,9 @@ class CurrentPrescriptionInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Prescription]:
-        return super().get_queryset(request).active().select_related("stage")
+        # The admin's queryset comes from the model's default manager, a PrescriptionQuerySet.
+        queryset = cast(PrescriptionQuerySet[Prescription], super().get_queryset(request))
+        return queryset.active().select_related("stage")
 
     def has_add_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
         return False

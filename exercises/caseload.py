@@ -31,7 +31,7 @@ from exercises.adherence import (
     discharge_day,
     week_of,
 )
-from exercises.models import Prescription, SetLog
+from exercises.models import Prescription, PrescriptionWithState, SetLog
 from exercises.progression import Alert, active_prescriptions_with_state, alerts_for
 from patients.clearance import clearance_problem
 from patients.models import ClearanceNote, Patient, Side
@@ -216,7 +216,7 @@ class SideFigures:
     """One side of one patient: the stage, how close to the next, this week's sessions."""
 
     side: str
-    prescription: Prescription | None
+    prescription: PrescriptionWithState | None
     pause_reason: str | None
     best_reps: int | None
     sessions: int
@@ -250,7 +250,7 @@ def sides_for(
     """Left and right for every patient: three queries in all (prescriptions with their state and
     best reps, clearance notes, sessions this week). Pass patients with `clinic` selected."""
     ids = [p.pk for p in patients]
-    by_side: dict[tuple[int, str], Prescription] = {
+    by_side: dict[tuple[int, str], PrescriptionWithState] = {
         (p.patient_id, p.side): p for p in active_prescriptions_with_state(ids, now=now)
     }
     notes: dict[int, list[ClearanceNote]] = defaultdict(list)

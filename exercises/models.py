@@ -8,12 +8,16 @@ constraints; rules that read many rows live in `exercises/progression.py` and
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Self, TypedDict
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Case, F, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
+from django_stubs_ext import WithAnnotations
 from simple_history.models import HistoricalRecords
 
 from patients import thresholds as t
@@ -129,11 +133,39 @@ def pain_ceiling_in_force(rx: str = "") -> Least:
     )
 
 
-class PrescriptionQuerySet(models.QuerySet["Prescription"]):
-    def active(self) -> PrescriptionQuerySet:
+class ThresholdsInForce(TypedDict):
+    """`PrescriptionQuerySet.with_thresholds`: the prescription's own, else its clinic's."""
+
+    reps_threshold: int
+    pain_threshold: int
+    alert_threshold: int
+
+
+class Readiness(ThresholdsInForce):
+    """`PrescriptionQuerySet.with_readiness`."""
+
+    last_painful_at: dt.datetime | None
+    last_qualifying_at: dt.datetime | None
+    is_ready: bool
+
+
+class BestReps(ThresholdsInForce):
+    """`PrescriptionQuerySet.with_best_reps`: None before any set within the pain ceiling."""
+
+    best_reps: int | None
+
+
+class PrescriptionState(Readiness, BestReps):
+    """Both: what `progression.active_prescriptions_with_state` fetches."""
+
+
+class PrescriptionQuerySet[M: Prescription](models.QuerySet[M]):
+    # Generic in its rows' type, so that each `with_…` says in its type what it annotates.
+
+    def active(self) -> Self:
         return self.filter(ended_at__isnull=True)
 
-    def with_thresholds(self) -> PrescriptionQuerySet:
+    def with_thresholds(self) -> PrescriptionQuerySet[WithAnnotations[M, ThresholdsInForce]]:
         """Annotate the thresholds in force: the prescription's own, else the clinic's.
 
         `reps_threshold` and `pain_threshold` (readiness), `alert_threshold` (pain alert).
@@ -144,7 +176,7 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
             alert_threshold=pain_alert_in_force(),
         )
 
-    def with_readiness(self) -> PrescriptionQuerySet:
+    def with_readiness(self) -> PrescriptionQuerySet[WithAnnotations[M, Readiness]]:
         """Annotate `is_ready`: the readiness rule (docs/domain.md, "Readiness") computed by the
         database.
 
@@ -178,7 +210,7 @@ class PrescriptionQuerySet(models.QuerySet["Prescription"]):
             )
         )
 
-    def with_best_reps(self) -> PrescriptionQuerySet:
+    def with_best_reps(self) -> PrescriptionQuerySet[WithAnnotations[M, BestReps]]:
         """Annotate `best_reps`: the most reps in one valid set within the pain ceiling in force
         ("best at this stage"; a set done in too much pain is not a best)."""
         return self.with_thresholds().annotate(best_reps=Subquery(_best_reps()))
@@ -203,7 +235,11 @@ def _painful_sets() -> models.QuerySet[SetLog]:
     ).order_by("-performed_at")
 
 
-def _best_reps() -> models.QuerySet[SetLog]:
+class _Best(TypedDict):
+    best: int | None
+
+
+def _best_reps() -> models.QuerySet[WithAnnotations[SetLog, _Best], _Best]:
     """The most reps in one valid set within the pain ceiling, on an annotated prescription."""
     return (
         SetLog.objects.filter(
@@ -360,6 +396,11 @@ class Prescription(models.Model):
         return self.thresholds.pain_alert_above
 
 
+# A prescription as `progression.active_prescriptions_with_state` returns it: with its readiness,
+# its best reps and the thresholds in force.
+type PrescriptionWithState = WithAnnotations[Prescription, PrescriptionState]
+
+
 class ChangeReason(models.TextChoices):
     START = "start", "Started"
     PROGRESSED = "progressed", "Progressed"
@@ -435,18 +476,24 @@ class Source(models.TextChoices):
     CLINIC = "clinic", "In clinic"
 
 
-class SetLogQuerySet(models.QuerySet["SetLog"]):
-    def valid(self) -> SetLogQuerySet:
+class AlertThreshold(TypedDict):
+    """`SetLogQuerySet.with_alert_threshold`: the pain alert threshold in force for the set."""
+
+    alert_threshold: int
+
+
+class SetLogQuerySet[M: SetLog](models.QuerySet[M]):
+    def valid(self) -> Self:
         """Sets that count: voided sets stay stored but count for nothing."""
         return self.filter(voided_at__isnull=True)
 
-    def with_alert_threshold(self) -> SetLogQuerySet:
+    def with_alert_threshold(self) -> SetLogQuerySet[WithAnnotations[M, AlertThreshold]]:
         """Annotate `alert_threshold`, the pain alert threshold in force for each set (its
         prescription's own, else its clinic's), so lists can flag painful sets without a query
         per row (`SetLog.pain_alert`)."""
         return self.annotate(alert_threshold=pain_alert_in_force("prescription__"))
 
-    def painful(self) -> SetLogQuerySet:
+    def painful(self) -> SetLogQuerySet[WithAnnotations[M, AlertThreshold]]:
         """Sets above the pain alert threshold in force for them."""
         return self.with_alert_threshold().filter(pain__gt=F("alert_threshold"))
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from exercises.adherence import AdherenceBand, Rolling, logged_days_by_side, rolling_window, week_of
-from exercises.models import Prescription, SetLog, Stage, StageChange
+from exercises.models import PrescriptionWithState, SetLog, Stage, StageChange
 from exercises.progression import active_prescriptions_with_state, next_stages
 from exercises.services import pause_reason
 from patients.clearance import clearance_problem_for_patient
@@ -21,7 +21,7 @@ from patients.models import Patient, Side
 @dataclass(frozen=True)
 class SidePlan:
     side: str
-    prescription: Prescription | None
+    prescription: PrescriptionWithState | None
     status: str  # "active" | "paused" | "none"
     status_reason: str | None  # for the care team: what is missing and what to record
     status_reason_for_patient: str | None  # the same, worded for the patient

@@ -20,14 +20,24 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
+from django_stubs_ext import WithAnnotations
 
-from exercises.models import PainReview, Prescription, SetLog, Stage
+from exercises.models import (
+    AlertThreshold,
+    PainReview,
+    Prescription,
+    PrescriptionWithState,
+    Readiness,
+    SetLog,
+    SetLogQuerySet,
+    Stage,
+)
 from patients.clearance import ClearanceState, clearance_problem, clearance_status
 from patients.models import ClearanceNote, Clinic, Patient
 
@@ -42,7 +52,9 @@ def is_ready(prescription: Prescription) -> bool:
     )
 
 
-def ready_since(prescriptions: Iterable[Prescription]) -> dict[int, dt.datetime]:
+def ready_since(
+    prescriptions: Iterable[WithAnnotations[Prescription, Readiness]],
+) -> dict[int, dt.datetime]:
     """When each ready prescription's readiness began: its first qualifying set after its last
     painful set (the readiness rule of `PrescriptionQuerySet.with_readiness`), in one query.
 
@@ -97,7 +109,7 @@ class PainAlert:
 
 def unreviewed_painful_sets(
     patients: Q, clinics: Iterable[Clinic], *, until: dt.datetime | None = None
-) -> QuerySet[SetLog]:
+) -> SetLogQuerySet[WithAnnotations[SetLog, AlertThreshold]]:
     """The valid painful sets that keep pain alerts open, for the patients `patients` selects
     (a filter on SetLog), all of them patients of `clinics`.
 
@@ -164,9 +176,12 @@ def open_pain_alerts(
             "alert_threshold",
         )
     )
-    grouped: dict[tuple[int, str], list[tuple]] = defaultdict(list)
-    for patient_id, side, *rest in rows:
-        grouped[(patient_id, side)].append(tuple(rest))
+    # (pain, performed at, logged at, stage, threshold) per side
+    grouped: dict[tuple[int, str], list[tuple[int, dt.datetime, dt.datetime, int, int]]] = (
+        defaultdict(list)
+    )
+    for patient_id, side, pain, performed_at, logged_at, stage, threshold in rows:
+        grouped[(patient_id, side)].append((pain, performed_at, logged_at, stage, threshold))
     alerts = {}
     for (patient_id, side), sets in grouped.items():
         # The worst set; of equal ones, the latest.
@@ -202,7 +217,7 @@ class AlertKind(enum.StrEnum):
     READY = "ready"
 
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]  # on purpose: templates read `kind.title`
         """The kind in general (a filter's choice); `Alert.label` says it with its numbers."""
         return {
             AlertKind.PAIN: "Pain alert",
@@ -246,8 +261,8 @@ class Alert:
 
 
 def active_prescriptions_with_state(
-    patient_ids: Iterable[int] | QuerySet[Patient], *, now: dt.datetime
-) -> list[Prescription]:
+    patient_ids: Iterable[int] | QuerySet[Patient, int], *, now: dt.datetime
+) -> list[PrescriptionWithState]:
     """Active prescriptions annotated with readiness, best reps within the pain ceiling and the
     thresholds in force (the next stage of each: `next_stages`).
 
@@ -293,7 +308,7 @@ def alerts_for(
     now = now or timezone.now()
     patients = list(patients)
     ids = [p.pk for p in patients]
-    prescriptions: dict[int, list[Prescription]] = defaultdict(list)
+    prescriptions: dict[int, list[PrescriptionWithState]] = defaultdict(list)
     every = active_prescriptions_with_state(ids, now=now)
     for prescription in every:
         prescriptions[prescription.patient_id].append(prescription)
@@ -373,7 +388,9 @@ def _pain_alert(alert: PainAlert, clinic: Clinic) -> Alert:
     )
 
 
-def _readiness_alerts(p: Prescription, nxt: Stage | None, ahead: str | None) -> list[Alert]:
+def _readiness_alerts(
+    p: PrescriptionWithState, nxt: Stage | None, ahead: str | None
+) -> list[Alert]:
     if not p.is_ready:
         return []
     side = p.get_side_display()
@@ -405,7 +422,7 @@ def _readiness_alerts(p: Prescription, nxt: Stage | None, ahead: str | None) -> 
 
 def _no_logs_alert(
     patient: Patient,
-    running: list[Prescription],
+    running: Sequence[Prescription],
     last_log_at: dt.datetime | None,
     today: dt.date,
 ) -> list[Alert]:

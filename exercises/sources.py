@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
+
+from django.db import models
 
 from exercises.models import IntensityBand, Prescription, Stage
 from patients import thresholds as t
@@ -32,7 +35,8 @@ def claims(stages: Sequence[Stage], values: t.Thresholds = t.DEFAULTS) -> list[C
     )
     bands = ", ".join(str(b.label) for b in IntensityBand)
     dose = {
-        name: Prescription._meta.get_field(name).get_default()
+        # Columns of the prescription, not relations: each is a Field, with its default.
+        name: cast(models.Field[Any, Any], Prescription._meta.get_field(name)).get_default()
         for name in ("target_sets", "target_reps", "hold_at_top_seconds", "sessions_per_week")
     }
     return [

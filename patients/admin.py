@@ -417,7 +417,8 @@ class PatientAdmin(AuditedAdmin[Patient]):
     list_filter = ("clinic", "affected_side", "requires_clearance", ActivePatientFilter)
     search_fields = ("first_name", "last_name", "record_number")
     autocomplete_fields = ("primary_therapist", "user")
-    inlines = (ClearanceNoteInline,)
+    # exercises/admin.py adds the current prescriptions.
+    inlines: ClassVar[tuple[type[admin.TabularInline[Any, Patient]], ...]] = (ClearanceNoteInline,)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[Patient]:
         # The clinic gives each row its "today"; the notes give its clearance column.
