@@ -3,6 +3,8 @@ user is named in a choice or a history row."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -21,6 +23,18 @@ def add_service_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc)
+
+
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """The form's own copy of a choice field it declares, to set its choices for this form."""
+    # `fields` is typed as holding any Field; the form declared this one as a ChoiceField.
+    return cast(forms.ChoiceField, form.fields[name])
+
+
+def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField[Any]:
+    """The form's own copy of a model choice field it declares, to set its queryset."""
+    # `fields` is typed as holding any Field; the form declared this one as a ModelChoiceField.
+    return cast(forms.ModelChoiceField[Any], form.fields[name])
 
 
 def display_name(user: AbstractUser) -> str:

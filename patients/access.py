@@ -3,14 +3,19 @@ default). docs/domain.md, "Who sees what", says which door uses which."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import TYPE_CHECKING
+
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
 from patients.models import Clinic, Membership, Patient, Role
 
-User = AbstractBaseUser | AnonymousUser
+if TYPE_CHECKING:
+    from django.contrib.auth import models as auth
+
+# Who asks (`request.user`): a signed-in user or an anonymous visitor.
+type User = auth.User | auth.AnonymousUser
 
 
 def clinics_for(user: User, role: Role | None = None) -> QuerySet[Clinic]:

@@ -11,6 +11,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.validators import MaxLengthValidator
 
+from clinic.forms import model_choice_field
 from patients.access import clinics_for
 from patients.models import Clinic
 
@@ -37,7 +38,7 @@ class ClinicChoiceForm(forms.Form):
     def __init__(self, data: Any, *, user: AbstractBaseUser | AnonymousUser) -> None:
         super().__init__(data)
         self.clinics = clinics_for(user).order_by("name")
-        self.fields["clinic"].queryset = self.clinics
+        model_choice_field(self, "clinic").queryset = self.clinics
         self.data = self.data.copy()
         if not self.data.get("clinic"):
             first = self.clinics.first()

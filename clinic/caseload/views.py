@@ -30,6 +30,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from clinic.accounts.access import requires
+from clinic.forms import choice_field
 from exercises.caseload import SideFigures, Summary, sides_for, summaries_for
 from exercises.models import Prescription, Stage
 from exercises.progression import ALERT_ORDER, AlertKind
@@ -69,7 +70,7 @@ class CaseloadFilters(forms.Form):
 
     def __init__(self, *args: Any, stages: Sequence[int], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["stage"].choices = [
+        choice_field(self, "stage").choices = [
             ("", "Any stage"),
             *((str(n), f"Stage {n}") for n in stages),
             ("none", "Not started"),

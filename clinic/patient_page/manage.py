@@ -11,11 +11,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.http import HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from clinic.forms import add_service_errors
+from clinic.http import AuthenticatedRequest
 from clinic.patient_page.patient_forms import (
     PatientForm,
     PatientLoginActiveForm,
@@ -26,14 +27,14 @@ from patients.access import clinics_for, patient_for_change
 from patients.models import Patient, Role
 
 
-def _posted(request: HttpRequest) -> QueryDict | None:
+def _posted(request: AuthenticatedRequest) -> QueryDict | None:
     # Not `request.POST or None`: an empty POST must still be a bound form, with its errors.
     return request.POST if request.method == "POST" else None
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def patient_create(request: HttpRequest) -> HttpResponse:
+def patient_create(request: AuthenticatedRequest) -> HttpResponse:
     clinics = list(clinics_for(request.user, Role.THERAPIST))
     if not clinics:
         raise PermissionDenied("Only therapists add patients.")
@@ -64,7 +65,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     patient = patient_for_change(request.user, pk)
     form = PatientForm(
         _posted(request),
@@ -88,7 +89,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def patient_login(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_login(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     patient = patient_for_change(request.user, pk)
     if request.method == "POST" and "active" in request.POST:
         return _login_set_active(request, patient)
@@ -121,7 +122,7 @@ def patient_login(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _login_set_active(request: HttpRequest, patient: Patient) -> HttpResponse:
+def _login_set_active(request: AuthenticatedRequest, patient: Patient) -> HttpResponse:
     """Disable the patient's login (signs them out everywhere) or enable it again."""
     form = PatientLoginActiveForm(request.POST)
     if not form.is_valid():

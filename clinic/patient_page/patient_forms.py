@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import password_validators_help_text_html
 
-from clinic.forms import DATE_INPUT, display_name
+from clinic.forms import DATE_INPUT, choice_field, display_name
 from patients.models import AffectedSide, Clinic, Membership, Patient
 
 if TYPE_CHECKING:
@@ -73,9 +73,9 @@ class PatientForm(forms.Form):
             for name in ("requires_clearance", "clearance_reason"):
                 self.fields[name].disabled = True
         if ask_clinic and len(clinics) > 1:
-            # Each form's fields are copies of the declared ones: these two are TypedChoiceFields.
-            clinic_field = cast(forms.TypedChoiceField, self.fields["clinic"])
-            clinic_field.choices = [("", "Choose a clinic")] + [(c.pk, c.name) for c in clinics]
+            choice_field(self, "clinic").choices = [("", "Choose a clinic")] + [
+                (c.pk, c.name) for c in clinics
+            ]
         else:
             del self.fields["clinic"]
         memberships = (
@@ -94,7 +94,7 @@ class PatientForm(forms.Form):
             choices += list(groups.items())
         else:
             choices += next(iter(groups.values()), [])
-        cast(forms.TypedChoiceField, self.fields["primary_therapist"]).choices = choices
+        choice_field(self, "primary_therapist").choices = choices
 
     def clean(self) -> dict[str, Any]:
         super().clean()

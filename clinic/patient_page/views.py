@@ -11,12 +11,13 @@ the clinic's time zone (`timezone.override` around each view).
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.audit.history import SHOW, history_context
+from clinic.http import AuthenticatedRequest
 from clinic.patient_page.forms import VoidSetForm
 from clinic.patient_page.page import Bound, logs_context, page_context
 from patients.access import can_change_clinical, staff_patient_for_user
@@ -27,7 +28,7 @@ HISTORY_PER_PAGE = 50
 
 
 def page_response(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     patient: Patient,
     *,
     bound: Bound | None = None,
@@ -40,7 +41,7 @@ def page_response(
 
 @require_GET
 @login_required
-def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     patient = staff_patient_for_user(request.user, pk)
     with timezone.override(patient.clinic.tzinfo):
         if request.htmx and request.htmx.target == "logs":
@@ -68,7 +69,7 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def patient_history(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_history(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     patient = staff_patient_for_user(request.user, pk)
     tz = patient.clinic.tzinfo
     with timezone.override(tz):
@@ -91,7 +92,7 @@ def patient_history(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def clearance_document(request: HttpRequest, pk: int, note_pk: int) -> HttpResponse:
+def clearance_document(request: AuthenticatedRequest, pk: int, note_pk: int) -> HttpResponse:
     """The scanned copy of a clearance note, for the patient's care team only (everyone else gets
     the same 404 as for a note that does not exist). Each opening is an access event."""
     patient = staff_patient_for_user(request.user, pk)
