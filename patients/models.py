@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
+from typing import Self
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -179,8 +180,10 @@ class Role(models.TextChoices):
     STAFF = "staff", "Staff"
 
 
-class MembershipQuerySet(models.QuerySet["Membership"]):
-    def therapists(self) -> MembershipQuerySet:
+# The querysets are generic in their rows' type, so an annotated queryset keeps its annotations
+# through their methods.
+class MembershipQuerySet[M: Membership](models.QuerySet[M]):
+    def therapists(self) -> Self:
         return self.filter(role=Role.THERAPIST)
 
 
@@ -216,8 +219,8 @@ class AffectedSide(models.TextChoices):
     BOTH = "both", "Both"
 
 
-class PatientQuerySet(models.QuerySet["Patient"]):
-    def active(self) -> PatientQuerySet:
+class PatientQuerySet[M: Patient](models.QuerySet[M]):
+    def active(self) -> Self:
         return self.filter(discharged_at__isnull=True)
 
 
@@ -347,8 +350,8 @@ class DocumentType(models.TextChoices):
     PNG = "image/png", "PNG image"
 
 
-class ClearanceNoteQuerySet(models.QuerySet["ClearanceNote"]):
-    def newest_first(self) -> ClearanceNoteQuerySet:
+class ClearanceNoteQuerySet[M: ClearanceNote](models.QuerySet[M]):
+    def newest_first(self) -> Self:
         # The note signed last supersedes; recording order breaks ties on the same day.
         return self.order_by("-signed_on", "-recorded_at", "-id")
 
@@ -603,8 +606,8 @@ class AccessAction(models.TextChoices):
     LOGIN_ENABLED = "login_enabled", "Enabled the patient's login again"
 
 
-class AccessEventQuerySet(models.QuerySet["AccessEvent"]):
-    def newest_first(self) -> AccessEventQuerySet:
+class AccessEventQuerySet[M: AccessEvent](models.QuerySet[M]):
+    def newest_first(self) -> Self:
         return self.order_by("-at", "-id")
 
 

@@ -3,17 +3,20 @@ with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.validators import MaxLengthValidator
+from django.http import QueryDict
 
 from clinic.forms import model_choice_field
 from patients.access import clinics_for
 from patients.models import Clinic
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
 
 
 class _UsernameLimit:
@@ -22,9 +25,11 @@ class _UsernameLimit:
     password check and to the lockout's record of the attempt (a 255-character column, a 500 on
     PostgreSQL). Checking it here refuses it as a form error before anything is looked up."""
 
+    fields: dict[str, forms.Field]  # the sign-in form's, which this class comes before
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
-        field = self.fields["username"]  # type: ignore[attr-defined]
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
         field.validators.append(MaxLengthValidator(field.max_length))
 
 
@@ -35,7 +40,9 @@ class ClinicChoiceForm(forms.Form):
 
     clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), empty_label=None)
 
-    def __init__(self, data: Any, *, user: AbstractBaseUser | AnonymousUser) -> None:
+    data: QueryDict  # a copy of the query string, which may be given the first clinic
+
+    def __init__(self, data: QueryDict, *, user: User | AnonymousUser) -> None:
         super().__init__(data)
         self.clinics = clinics_for(user).order_by("name")
         model_choice_field(self, "clinic").queryset = self.clinics

@@ -12,13 +12,13 @@ Cost: one query per history table, one for the people named in the values and on
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib.auth import get_user_model
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 
 from clinic.forms import display_name
 from exercises.models import PainReview, Prescription, SetLog, Stage, StageChange
@@ -133,7 +133,7 @@ KINDS: dict[str, tuple[str, type[Model]]] = {
 
 def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) -> list[AuditEntry]:
     """Every history row about this patient (or only one `kind` of record), newest first."""
-    sources: list[tuple[type[Model], Iterable[Any]]] = [
+    sources: list[tuple[type[Model], QuerySet[Any]]] = [
         (Patient, Patient.history.filter(id=patient.pk)),
         (ClearanceNote, ClearanceNote.history.filter(patient_id=patient.pk)),
         (Prescription, Prescription.history.filter(patient_id=patient.pk)),

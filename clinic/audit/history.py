@@ -23,6 +23,7 @@ from clinic.forms import display_name
 from patients.models import (
     AccessAction,
     AccessEvent,
+    AccessEventQuerySet,
     Patient,
 )
 
@@ -145,17 +146,21 @@ def history_context(
     changes = (
         [] if show == VIEWS else patient_audit(patient, tz, kind=show if show in KINDS else None)
     )
-    events: QuerySet[AccessEvent] | None = AccessEvent.objects.filter(patient=patient)
+    every = AccessEvent.objects.filter(patient=patient)
+    events: AccessEventQuerySet[AccessEvent] | None
     if show == VIEWS:
-        events = events.exclude(action__in=LOGIN_CHANGES)
+        events = every.exclude(action__in=LOGIN_CHANGES)
     elif show in (CHANGES, "details"):
-        events = events.filter(action__in=LOGIN_CHANGES)
+        events = every.filter(action__in=LOGIN_CHANGES)
     elif show:
         events = None
+    else:
+        events = every
     entries = HistoryList(changes, events.newest_first() if events is not None else None)
     return {
         "patient": patient,
-        "page": Paginator(entries, per_page).get_page(page),
+        # Paginator only counts and slices, which is all a HistoryList does.
+        "page": Paginator(entries, per_page).get_page(page),  # type: ignore[arg-type]  # above
         "total": entries.count(),
         "show": show,
         "shows": list(SHOW.items()),

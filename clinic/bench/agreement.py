@@ -45,10 +45,10 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _compare(
+def _compare[K: Hashable](
     figure: str,
-    floor: Mapping[Hashable, Any],
-    expected: Mapping[Hashable, Any],
+    floor: Mapping[K, Any],
+    expected: Mapping[K, Any],
     *,
     left: str = "floor",
     source: str = "report",

@@ -76,7 +76,11 @@ def measure_api(
             "(`manage.py bench --fresh`)."
         )
     tokens, created = _tokens([p.patient.user for p in patients])
-    targets = [{"token": tokens[p.patient.user_id], "prescription": p.pk} for p in patients]
+    targets = [
+        # The query keeps only patients with a login.
+        {"token": tokens[p.patient.user_id], "prescription": p.pk}  # type: ignore[index]  # above
+        for p in patients
+    ]
     try:
         with gunicorn(workers=workers) as server:
             trivial, log_set = _alternating(server, targets, size, threads)

@@ -155,7 +155,7 @@ def _admin() -> psycopg.Connection[Any]:
     import psycopg
 
     s = connection.settings_dict
-    params = {
+    params: dict[str, Any] = {
         "dbname": "postgres",
         "host": s.get("HOST") or None,
         "port": s.get("PORT") or None,

@@ -32,7 +32,7 @@ import uuid
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
@@ -269,11 +269,15 @@ class BulkWriter:
             return lambda v: v.hex if isinstance(v, uuid.UUID) else v
         return None
 
-    def write(self, model: type[models.Model], names: Sequence[str], rows: list[tuple]) -> None:
+    def write(
+        self, model: type[models.Model], names: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
         if not rows:
             return
-        fields = [model._meta.get_field(name) for name in names]
-        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)  # type: ignore[union-attr]
+        # The names are the model's columns: each a Field (not a relation's other end), with its
+        # column set (django-stubs allows neither to be known).
+        fields = [cast(models.Field[Any, Any], model._meta.get_field(name)) for name in names]
+        columns = ", ".join(connection.ops.quote_name(cast(str, f.column)) for f in fields)
         table = connection.ops.quote_name(model._meta.db_table)
         connection.ensure_connection()
         raw = connection.connection
@@ -286,7 +290,7 @@ class BulkWriter:
                 for row in rows:
                     copy.write_row(row)
             return
-        adapters = [(i, a) for i, f in enumerate(fields) if (a := self._adapter(f)) is not None]  # type: ignore[arg-type]
+        adapters = [(i, a) for i, f in enumerate(fields) if (a := self._adapter(f)) is not None]
         if adapters:
             converted = []
             for row in rows:
@@ -294,13 +298,13 @@ class BulkWriter:
                 for i, adapt in adapters:
                     values[i] = adapt(values[i])
                 converted.append(values)
-            rows = converted  # type: ignore[assignment]
+            rows = converted
         marks = ", ".join("?" * len(fields))
         raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def _next_id(model: type[models.Model]) -> int:
-    last = model.objects.order_by("-pk").values_list("pk", flat=True).first()
+    last = model._default_manager.order_by("-pk").values_list("pk", flat=True).first()
     return (last or 0) + 1
 
 

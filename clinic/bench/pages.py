@@ -20,10 +20,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Count, Q
 from django.test import Client
@@ -49,8 +50,8 @@ class Cast:
     """The people measured at one clinic."""
 
     clinic: Clinic
-    therapist: AbstractBaseUser
-    staff: AbstractBaseUser
+    therapist: User
+    staff: User
     patient: Patient
     patients: int
     caseload: int
@@ -105,8 +106,8 @@ def cast_at(clinic: Clinic) -> Cast:
         staff=staff,
         patient=patient,
         patients=Patient.objects.filter(clinic=clinic).count(),
-        caseload=therapist.active,  # type: ignore[attr-defined]
-        patient_sets=patient.sets,  # type: ignore[attr-defined]
+        caseload=therapist.active,
+        patient_sets=patient.sets,
         clinic_sets=SetLog.objects.filter(patient__clinic=clinic).count(),
     )
 
@@ -126,7 +127,7 @@ def smallest_and_largest() -> tuple[Clinic, Clinic]:
 class Page:
     name: str
     url: Callable[[Cast], str]
-    who: Callable[[Cast], AbstractBaseUser]
+    who: Callable[[Cast], User]
 
 
 PAGES = (
@@ -142,7 +143,7 @@ class Visitor:
     def __init__(self) -> None:
         self._clients: dict[int, Client] = {}
 
-    def get(self, user: AbstractBaseUser, url: str) -> None:
+    def get(self, user: User, url: str) -> None:
         client = self._clients.get(user.pk)
         if client is None:
             client = self._clients[user.pk] = Client()
@@ -153,12 +154,12 @@ class Visitor:
         # Stream or not, the body is part of the work.
         _ = response.content
 
-    def timed(self, user: AbstractBaseUser, url: str) -> float:
+    def timed(self, user: User, url: str) -> float:
         started = time.perf_counter()
         self.get(user, url)
         return time.perf_counter() - started
 
-    def queries(self, user: AbstractBaseUser, url: str) -> int:
+    def queries(self, user: User, url: str) -> int:
         # The request just before takes the writes that come at most once a minute (the session's
         # last-seen stamp), so the count is that of the page itself.
         self.get(user, url)
@@ -200,8 +201,8 @@ def measure_pages(*, repeats: int) -> dict[str, Any]:
         lu, lurl = page.who(large), page.url(large)
         q_small, q_large = visitor.queries(su, surl), visitor.queries(lu, lurl)
         t_small, t_large = _interleaved(
-            lambda su=su, surl=surl: visitor.timed(su, surl),
-            lambda lu=lu, lurl=lurl: visitor.timed(lu, lurl),
+            partial(visitor.timed, su, surl),
+            partial(visitor.timed, lu, lurl),
             repeats=repeats,
         )
         ratio = t_large / t_small

@@ -18,13 +18,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from clinic.forms import add_service_errors
+from clinic.http import AuthenticatedRequest
 from clinic.patient_page.forms import (
     ClearanceNoteForm,
     LogSetForm,
@@ -58,7 +59,7 @@ def patient_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
     @require_POST
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest, pk: int, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: AuthenticatedRequest, pk: int, **kwargs: Any) -> HttpResponse:
         patient = patient_for_change(request.user, pk)
         with timezone.override(patient.clinic.tzinfo):
             return view(request, patient, **kwargs)
@@ -67,7 +68,9 @@ def patient_action(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
 
 
 @patient_action
-def prescription_start_view(request: HttpRequest, patient: Patient, side: str) -> HttpResponse:
+def prescription_start_view(
+    request: AuthenticatedRequest, patient: Patient, side: str
+) -> HttpResponse:
     if side not in Side.values:
         raise Http404("No such side.")
     all_stages = stages()
@@ -96,22 +99,28 @@ def prescription_start_view(request: HttpRequest, patient: Patient, side: str) -
 
 
 @patient_action
-def prescription_advance_view(request: HttpRequest, patient: Patient, rx: int) -> HttpResponse:
+def prescription_advance_view(
+    request: AuthenticatedRequest, patient: Patient, rx: int
+) -> HttpResponse:
     return _change_stage(request, patient, rx, prescription_advance, "advanced to")
 
 
 @patient_action
-def prescription_regress_view(request: HttpRequest, patient: Patient, rx: int) -> HttpResponse:
+def prescription_regress_view(
+    request: AuthenticatedRequest, patient: Patient, rx: int
+) -> HttpResponse:
     return _change_stage(request, patient, rx, prescription_regress, "regressed to")
 
 
 @patient_action
-def prescription_stop_view(request: HttpRequest, patient: Patient, rx: int) -> HttpResponse:
+def prescription_stop_view(
+    request: AuthenticatedRequest, patient: Patient, rx: int
+) -> HttpResponse:
     return _change_stage(request, patient, rx, prescription_stop, "stopped at")
 
 
 def _change_stage(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     patient: Patient,
     rx: int,
     service: Callable[..., Prescription],
@@ -145,7 +154,7 @@ def _change_stage(
 
 
 @patient_action
-def set_log_view(request: HttpRequest, patient: Patient) -> HttpResponse:
+def set_log_view(request: AuthenticatedRequest, patient: Patient) -> HttpResponse:
     active = list(
         Prescription.objects.active()
         .filter(patient=patient)
@@ -178,7 +187,7 @@ def set_log_view(request: HttpRequest, patient: Patient) -> HttpResponse:
 
 
 @patient_action
-def set_void_view(request: HttpRequest, patient: Patient, set_pk: int) -> HttpResponse:
+def set_void_view(request: AuthenticatedRequest, patient: Patient, set_pk: int) -> HttpResponse:
     target = SetLog.objects.filter(patient=patient, pk=set_pk).first()
     if target is None:
         raise Http404("No such set for this patient.")
@@ -198,7 +207,7 @@ def set_void_view(request: HttpRequest, patient: Patient, set_pk: int) -> HttpRe
 
 
 @patient_action
-def clearance_record_view(request: HttpRequest, patient: Patient) -> HttpResponse:
+def clearance_record_view(request: AuthenticatedRequest, patient: Patient) -> HttpResponse:
     form = ClearanceNoteForm(
         request.POST,
         request.FILES,
@@ -235,7 +244,7 @@ def clearance_record_view(request: HttpRequest, patient: Patient) -> HttpRespons
 
 
 @patient_action
-def pain_review_view(request: HttpRequest, patient: Patient, side: str) -> HttpResponse:
+def pain_review_view(request: AuthenticatedRequest, patient: Patient, side: str) -> HttpResponse:
     if side not in Side.values:
         raise Http404("No such side.")
     form = PainReviewForm(request.POST, prefix=f"review-{side}")

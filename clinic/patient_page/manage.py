@@ -126,7 +126,8 @@ def _login_set_active(request: AuthenticatedRequest, patient: Patient) -> HttpRe
     """Disable the patient's login (signs them out everywhere) or enable it again."""
     form = PatientLoginActiveForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest(" ".join(form.errors["active"]))
+        # An ErrorList yields its messages as strings.
+        return HttpResponseBadRequest(" ".join(map(str, form.errors["active"])))
     try:
         services.patient_login_set_active(
             patient=patient, active=form.cleaned_data["active"], by=request.user

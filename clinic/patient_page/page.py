@@ -13,17 +13,16 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
-from django.http import HttpRequest
 from django.utils import timezone
 
 from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
+from clinic.http import AuthenticatedRequest
 from clinic.patient_page.forms import (
     ClearanceNoteForm,
     LogSetForm,
@@ -33,12 +32,16 @@ from clinic.patient_page.forms import (
     VoidSetForm,
 )
 from exercises.adherence import patient_current_window
-from exercises.models import Prescription, SetLog, Stage
+from exercises.models import AlertThreshold, Prescription, SetLog, Stage
 from exercises.plan import Progress, SidePlan, SideProgress, progress_for
 from exercises.progression import AlertKind, PainAlert, open_pain_alerts, patient_alerts
 from patients.access import can_change_clinical
 from patients.clearance import clearance_problem, clearance_status, note_in_effect
 from patients.models import AffectedSide, ClearanceNote, Clinic, Patient, Side
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from django_stubs_ext import WithAnnotations
 
 LOGS_PER_PAGE = 20
 # The chart shows the last twelve weeks: long enough for a whole ladder at the usual pace.
@@ -128,7 +131,9 @@ def ruled_out(
     }
 
 
-def logs_context(request: HttpRequest, patient: Patient, can_change: bool) -> dict[str, Any]:
+def logs_context(
+    request: AuthenticatedRequest, patient: Patient, can_change: bool
+) -> dict[str, Any]:
     """The sets section: one page of the patient's sets, newest first (htmx swaps it alone)."""
     logs = (
         SetLog.objects.filter(patient=patient)
@@ -136,7 +141,9 @@ def logs_context(request: HttpRequest, patient: Patient, can_change: bool) -> di
         .select_related("stage", "logged_by", "voided_by")
         .order_by("-performed_at", "-id")
     )
-    page: Page[SetLog] = Paginator(logs, LOGS_PER_PAGE).get_page(request.GET.get("page"))
+    page: Page[WithAnnotations[SetLog, AlertThreshold]] = Paginator(logs, LOGS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
     return {
         "patient": patient,
         "logs": page,
@@ -145,7 +152,7 @@ def logs_context(request: HttpRequest, patient: Patient, can_change: bool) -> di
 
 
 def page_context(
-    request: HttpRequest,
+    request: AuthenticatedRequest,
     patient: Patient,
     *,
     bound: Bound | None = None,
@@ -172,7 +179,7 @@ def page_context(
     }
 
 
-def _facts(user: AbstractBaseUser | AnonymousUser, patient: Patient) -> PageFacts:
+def _facts(user: User, patient: Patient) -> PageFacts:
     now = timezone.now()
     return PageFacts(
         patient=patient,
@@ -215,7 +222,7 @@ def _history(facts: PageFacts) -> dict[str, Any]:
         "notes": notes,
         "note_in_effect": note_in_effect(notes, facts.today),
         "clearance": clearance_status(patient, facts.today, notes),
-        "login_username": patient.user.get_username() if patient.user_id else None,
+        "login_username": patient.user.get_username() if patient.user else None,
     }
 
 

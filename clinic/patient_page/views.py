@@ -92,7 +92,7 @@ def patient_history(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @login_required
-def clearance_document(request: AuthenticatedRequest, pk: int, note_pk: int) -> HttpResponse:
+def clearance_document(request: AuthenticatedRequest, pk: int, note_pk: int) -> FileResponse:
     """The scanned copy of a clearance note, for the patient's care team only (everyone else gets
     the same 404 as for a note that does not exist). Each opening is an access event."""
     patient = staff_patient_for_user(request.user, pk)
