@@ -277,7 +277,7 @@ X_FRAME_OPTIONS = "DENY"
 # A strict Content Security Policy, in development too (a violation shows up before it ships):
 # only our own files; an inline <script> or <style> runs only with the response's nonce
 # ({{ csp_nonce }}), and inline style="" attributes and on* handlers never do.
-SECURE_CSP = {
+SECURE_CSP: dict[str, list[str]] = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF, CSP.NONCE],
@@ -289,7 +289,7 @@ SECURE_CSP = {
 }
 # The API docs page (Swagger UI) alone also needs data: images: its stylesheet draws icons as data:
 # URIs. Applied to that one view in clinic/urls.py.
-API_DOCS_CSP = {**SECURE_CSP, "img-src": [CSP.SELF, "data:"]}
+API_DOCS_CSP: dict[str, list[str]] = {**SECURE_CSP, "img-src": [CSP.SELF, "data:"]}
 
 # The largest request body (the API's JSON, a web form's fields), answered 413 beyond it. Set to
 # fit the largest valid request with room to spare: a batch of 200 sets whose notes are all 500

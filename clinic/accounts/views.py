@@ -50,7 +50,8 @@ class ThrottledLoginView(LoginView):
         # The throttles read only the username (`data`) and the address (`META`, `headers`).
         attempt = SimpleNamespace(data=request.POST, META=request.META, headers=request.headers)
         for throttle in (SignInAddressThrottle(), SignInUsernameThrottle()):
-            if not throttle.allow_request(attempt, self):
+            # Both read only what `attempt` carries: neither needs a DRF request or view.
+            if not throttle.allow_request(attempt, self):  # type: ignore[arg-type]  # above
                 wait = int(throttle.wait() or 1)
                 return self.refuse(
                     f"Too many sign-in attempts. Wait {wait} seconds and try again.", wait

@@ -19,8 +19,10 @@ from patients.models import (
 
 
 class _Period(Protocol):
-    first: dt.date
-    last: dt.date
+    @property
+    def first(self) -> dt.date: ...
+    @property
+    def last(self) -> dt.date: ...
 
 
 def report_access(

@@ -16,26 +16,28 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
 from clinic.accounts.access import requires
 from clinic.forms import choice_field
+from clinic.http import AuthenticatedRequest
 from exercises.caseload import SideFigures, Summary, sides_for, summaries_for
 from exercises.models import Prescription, Stage
 from exercises.progression import ALERT_ORDER, AlertKind
 from patients.access import clinics_for, is_therapist
 from patients.models import Clinic, Patient, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 PAGE_SIZE = 25
 SEARCH_MAX_LENGTH = 100
@@ -53,10 +55,6 @@ ALERT_CHOICES = [
     ("any", "Any alert"),
     *((kind.value, kind.title) for kind in ALERT_ORDER),
 ]
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 class CaseloadFilters(forms.Form):
@@ -124,7 +122,7 @@ class Row:
 
 @require_GET
 @requires(is_therapist)
-def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     clinics = list(clinics_for(request.user, Role.THERAPIST))
     form = CaseloadFilters(request.GET, stages=_stage_numbers())
     filters = Filters.from_form(form)
@@ -136,7 +134,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "rows": rows,
         "who_choices": WHO_CHOICES,
         "alert_choices": ALERT_CHOICES,
-        "stage_choices": form.fields["stage"].choices,
+        "stage_choices": choice_field(form, "stage").choices,
         "sort_choices": SORT_CHOICES,
         "search_max_length": SEARCH_MAX_LENGTH,
     }
@@ -151,7 +149,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def _caseload_page(
-    user: AbstractBaseUser, clinics: list[Clinic], filters: Filters, number: str | None
+    user: User, clinics: list[Clinic], filters: Filters, number: str | None
 ) -> tuple[Page[Patient], list[Row]]:
     now = timezone.now()
     patients = _caseload(user, clinics, filters)
@@ -160,7 +158,7 @@ def _caseload_page(
     summaries = summaries_for(patients, now=now)
     matching = _sorted(_with_alert(patients, summaries, filters.alert), summaries, user, filters)
     page = Paginator(matching, PAGE_SIZE).get_page(number)
-    sides = sides_for(page.object_list, now=now)
+    sides = sides_for(list(page.object_list), now=now)
     rows = [
         Row(
             summaries[p.pk],
@@ -179,7 +177,7 @@ def _stage_numbers() -> list[int]:
     return list(Stage.objects.order_by("number").values_list("number", flat=True).distinct())
 
 
-def _caseload(user: AbstractBaseUser, clinics: list[Clinic], filters: Filters) -> list[Patient]:
+def _caseload(user: User, clinics: list[Clinic], filters: Filters) -> list[Patient]:
     """Active patients of the therapist's clinics, narrowed by whose, stage and search (in SQL)."""
     patients = (
         Patient.objects.active()
@@ -223,7 +221,7 @@ def _with_alert(
 def _sorted(
     patients: list[Patient],
     summaries: dict[int, Summary],
-    user: AbstractBaseUser,
+    user: User,
     filters: Filters,
 ) -> list[Patient]:
     def name(p: Patient) -> tuple[str, str, int]:

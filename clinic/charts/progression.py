@@ -174,7 +174,8 @@ def _x_axis(frame: _Frame) -> SafeString:
     first_day = frame.start.astimezone(frame.tz).date()
     if tick_days == 7:  # weekly ticks on Mondays
         first_day += dt.timedelta(days=(7 - first_day.weekday()) % 7)
-    x_ticks = []
+    # Each tick's line and label, in the order the format below places them.
+    x_ticks: list[tuple[float, float, int, int, str, float, int, str]] = []
     day = first_day
     while True:
         at = dt.datetime.combine(day, dt.time.min, tzinfo=frame.tz)
