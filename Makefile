@@ -80,9 +80,10 @@ BENCH ?= quick
 bench: install ## Benchmarks on a generated network (BENCH=quick|full; DATABASE_URL=…bench… for PostgreSQL)
 	DATABASE_URL=$${DATABASE_URL:-sqlite:///$(CURDIR)/bench.sqlite3} $(PY) manage.py bench --fresh --size $(BENCH)
 
-lint: install ## ruff (lint and format check), the import contracts, and a check that no migration is missing
+lint: install ## ruff (lint and format check), mypy (types), the import contracts, and a check that no migration is missing
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 
