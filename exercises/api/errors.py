@@ -9,7 +9,7 @@ in one table, so every endpoint answers the same way.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -47,7 +47,19 @@ DOMAIN_STATUS: dict[type[DomainError], int] = {
 }
 
 
-def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+class Error(TypedDict):
+    code: str
+    message: str
+    fields: dict[str, list[str]]  # messages per field; "non_field" for the request as a whole
+
+
+class ErrorBody(TypedDict):
+    """The API's one error shape (docs/api.md)."""
+
+    error: Error
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> ErrorBody:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
 
 
@@ -65,7 +77,7 @@ def validation_fields(exc: DjangoValidationError) -> dict[str, list[str]]:
     return {"non_field": exc.messages}
 
 
-def describe(exc: DjangoValidationError) -> tuple[int, dict]:
+def describe(exc: DjangoValidationError) -> tuple[int, ErrorBody]:
     """Status and body for an error raised by the domain (services, model validation)."""
     if isinstance(exc, DomainError):
         return domain_error_status(exc), error_body(exc.code or "invalid", exc.message)
@@ -81,7 +93,7 @@ def _summary(fields: dict[str, list[str]]) -> str:
     return f"{named[0]}: {first}" if len(named) == 1 else f"Invalid fields: {', '.join(named)}."
 
 
-def invalid_body(detail: Any) -> dict:
+def invalid_body(detail: Any) -> ErrorBody:
     """The error body for a serializer's errors: one list of messages per field."""
     detail = detail if isinstance(detail, dict) else {"non_field": detail}
     fields = {
@@ -131,11 +143,11 @@ def is_transient(exc: Exception) -> bool:
     if not isinstance(exc, OperationalError):
         return False
     cause = exc.__cause__
-    sqlite_error = getattr(cause, "sqlite_errorname", None)
+    sqlite_error: str | None = getattr(cause, "sqlite_errorname", None)
     if sqlite_error is not None:
         # SQLite: only another writer holding the lock past the busy timeout.
         return sqlite_error.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
-    sqlstate = getattr(cause, "sqlstate", None)
+    sqlstate: str | None = getattr(cause, "sqlstate", None)
     # psycopg: no SQLSTATE means the server never answered, i.e. the connection went.
     return sqlstate is None or sqlstate.startswith(RETRYABLE_SQLSTATES)
 
@@ -160,12 +172,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ValidationError):
         response.data = invalid_body(exc.detail)
     elif isinstance(exc, exceptions.Throttled):
-        wait = int(exc.wait or 1)
+        # Throttled sets `wait` (seconds, or None); DRF's stubs do not declare it.
+        wait = int(exc.wait or 1)  # type: ignore[attr-defined]  # above
         response.data = error_body(
             "throttled", f"Too many requests: wait {wait} seconds and try again."
         )
     elif isinstance(exc, exceptions.APIException):
         codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else exc.default_code
-        response.data = error_body(code, " ".join(_flatten(exc.detail)))
+        error_code = codes if isinstance(codes, str) else exc.default_code
+        response.data = error_body(error_code, " ".join(_flatten(exc.detail)))
     return response

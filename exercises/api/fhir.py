@@ -493,11 +493,12 @@ def read_scan(note: ClearanceNote) -> bytes | None:
     """The bytes of a note's scanned copy, read through the storage API (the private storage,
     wherever it is configured); None without a scan, or when the storage has lost the file (then
     logged, and the note's text says so: the export does not fail for want of one file)."""
-    if not note.document:
+    if not note.document.name:
         return None
     try:
         with note.document.storage.open(note.document.name, "rb") as handle:
-            return handle.read()
+            scan: bytes = handle.read()
+            return scan
     except OSError:
         # No names in logs (clinic/serving/log_filters.py): the note's id is enough to find it.
         logger.error("The scanned copy of clearance note %s cannot be read", note.pk)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -41,7 +41,7 @@ class FHIRJSONRenderer(JSONRenderer):
     format = "fhir"
 
 
-def care_team_patient(user: AbstractBaseUser | AnonymousUser, pk: int) -> Patient:
+def care_team_patient(user: User | AnonymousUser, pk: int) -> Patient:
     """The patient, for a therapist or staff member of their clinic; 403 for a patient, 404 for
     anyone else (another clinic's care team, or no such patient).
 
