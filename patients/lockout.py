@@ -68,7 +68,7 @@ def lockout_wait(request: HttpRequest, username: str | None = None) -> int:
     handler = AxesProxyHandler.get_implementation()
     ends: list[dt.datetime] = []
     # Axes' default handler, the database one, has this method; their base class does not declare it.
-    for attempts in handler.get_user_attempts(request, credentials):  # type: ignore[attr-defined]
+    for attempts in handler.get_user_attempts(request, credentials):  # type: ignore[attr-defined]  # above
         counted = attempts.aggregate(failures=Sum("failures_since_start"), last=Max("attempt_time"))
         if (counted["failures"] or 0) >= limit:
             ends.append(counted["last"] + cool_off)

@@ -94,4 +94,4 @@ def lockout_response(
     wait = lockout_wait(request, (credentials or {}).get("username"))
     response = page.refuse(lockout_message(wait), wait)
     # Made after the view's turn, so nothing else renders it.
-    return response.render()  # type: ignore[attr-defined]
+    return response.render()  # type: ignore[attr-defined]  # a TemplateResponse (refuse)

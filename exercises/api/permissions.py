@@ -12,7 +12,7 @@ from patients.models import Patient
 
 def request_patient(request: Request) -> Patient:
     """The signed-in patient (IsPatient has already checked there is one)."""
-    return request.user.patient  # type: ignore[union-attr]
+    return request.user.patient  # type: ignore[union-attr]  # IsPatient let in only a patient
 
 
 class IsPatient(BasePermission):

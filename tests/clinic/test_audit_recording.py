@@ -244,7 +244,7 @@ def test_a_refused_login_change_records_nothing(client, scene, staff, outsider):
 def test_a_login_change_needs_to_know_who_made_it(scene):
     # `by` has no default: a change nobody is named for would leave the trail silent.
     with pytest.raises(TypeError):
-        patient_login_set_active(patient=scene, active=False)  # type: ignore[call-arg]
+        patient_login_set_active(patient=scene, active=False)  # type: ignore[call-arg]  # the point
     scene.user.refresh_from_db()
     assert scene.user.is_active
 

@@ -73,7 +73,7 @@ class Served:
             headers["Content-Type"] = "application/json"
         connection.request(method, path, body=body, headers=headers)
         response = connection.getresponse()
-        response.body = response.read()  # type: ignore[attr-defined]
+        response.body = response.read()  # type: ignore[attr-defined]  # kept for the assertions
         connection.close()
         return response
 

@@ -374,7 +374,7 @@ def is_refusal(response: HttpResponse) -> bool:
 
 def body_of(response: HttpResponse) -> bytes:
     if getattr(response, "streaming", False):
-        return b"".join(response.streaming_content)  # type: ignore[attr-defined]
+        return b"".join(response.streaming_content)  # type: ignore[attr-defined]  # streaming, above
     return response.content
 
 
