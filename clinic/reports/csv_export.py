@@ -52,17 +52,17 @@ def csv_response(
 
 
 @dataclass(frozen=True)
-class Table:
+class Table[R: tuple[Any, ...]]:
     """One table of a report: what the page shows and what `?format=csv&table=<name>` downloads.
 
     `rows` hold plain values (numbers, dates, text), the same for the page and the file, so the
-    download always matches what was on screen.
+    download always matches what was on screen; their type is the table's row (a named tuple).
     """
 
     name: str
     title: str
     header: tuple[str, ...]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[R] = field(default_factory=list)
 
 
 def wants_csv(request: HttpRequest) -> bool:

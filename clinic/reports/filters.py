@@ -13,10 +13,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.http import QueryDict
 
 from clinic.accounts.forms import ClinicChoiceForm
-from clinic.forms import DATE_INPUT, display_name
+from clinic.forms import DATE_INPUT, display_name, model_choice_field
 from clinic.reports.clinic_figures import DEFAULT_DAYS, DEFAULT_READY_DAYS, Scope
 from patients.models import Clinic, Role
 
@@ -25,6 +26,11 @@ from patients.models import Clinic, Role
 EARLIEST = dt.date(1900, 1, 1)
 # The clinic report's longest range: a year, with a leap day.
 MAX_DAYS = 366
+
+
+class _TherapistChoice(forms.ModelChoiceField[User]):
+    def label_from_instance(self, obj: User) -> str:
+        return display_name(obj)
 
 
 class ReportFilters(ClinicChoiceForm):
@@ -36,7 +42,7 @@ class ReportFilters(ClinicChoiceForm):
     end = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    therapist = forms.ModelChoiceField(
+    therapist = _TherapistChoice(
         queryset=get_user_model().objects.none(),
         required=False,
         empty_label="All therapists",
@@ -50,22 +56,22 @@ class ReportFilters(ClinicChoiceForm):
         help_text="How long a readiness may wait for a decision before it counts as backlog.",
     )
 
-    def __init__(self, data: Any, *, user: AbstractBaseUser, now: dt.datetime) -> None:
+    def __init__(self, data: QueryDict, *, user: User | AnonymousUser, now: dt.datetime) -> None:
         super().__init__(data, user=user)
         self.now = now
-        self.fields["therapist"].queryset = (
+        model_choice_field(self, "therapist").queryset = (
             get_user_model()
             .objects.filter(memberships__clinic__in=self.clinics, memberships__role=Role.THERAPIST)
             .distinct()
             .order_by("last_name", "first_name", "username")
         )
-        self.fields["therapist"].label_from_instance = display_name
         # A bare /reports/ shows a report with the defaults filled in.
         if not self.data.get("ready_days"):
             self.data["ready_days"] = str(DEFAULT_READY_DAYS)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         clinic: Clinic | None = data.get("clinic")
         if clinic is None:
             return data
@@ -124,7 +130,8 @@ class PeriodForm(forms.Form):
             )
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         for name in ("from", "to"):
             day = data.get(name)
             if day is not None and day < EARLIEST:

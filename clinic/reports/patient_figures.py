@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.db.models import Avg, Count, DateField, F, Max, Min, Q
 from django.db.models.functions import TruncDate, TruncWeek
 
@@ -136,7 +136,7 @@ class SetRow(NamedTuple):
 # -- the figures ---------------------------------------------------------------------------------
 
 
-def _name(user: AbstractUser | None) -> str:
+def _name(user: User | None) -> str:
     return SYSTEM if user is None else display_name(user)
 
 
@@ -208,9 +208,9 @@ def stage_rows(patient: Patient, period: Period) -> list[StageRow]:
 def days_text(days: Sequence[dt.date]) -> str:
     """Days grouped by month, e.g. "3, 4, 7 Nov 2026; 2 Dec 2026"."""
     return "; ".join(
-        ", ".join(str(d.day) for d in group) + f" {month:%b %Y}"
+        ", ".join(str(d.day) for d in in_month) + f" {month:%b %Y}"
         for month, group in itertools.groupby(days, key=lambda d: d.replace(day=1))
-        for group in [list(group)]
+        for in_month in [list(group)]
     )
 
 
@@ -340,10 +340,11 @@ def note_rows(
 
 
 def _no_stage_limit(decision: str) -> str:
-    return {
+    said: dict[str, str] = {
         Decision.NOT_CLEARED: "none (not cleared)",
         Decision.NOT_REQUIRED: "no limit (clearance no longer needed)",
-    }.get(decision, "no limit")
+    }
+    return said.get(decision, "no limit")
 
 
 def set_rows(sets: Sequence[SetLog], tz: ZoneInfo) -> list[SetRow]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
+from django_stubs_ext import WithAnnotations
 
 from clinic.charts.progression import Chart, ChartSet, ChartStep, progression_chart
 from clinic.forms import display_name
@@ -41,7 +42,7 @@ from clinic.reports.patient_figures import (
     window_rows,
 )
 from exercises.adherence import Window, discharge_day, monitoring_windows
-from exercises.models import Prescription, SetLog, StageChange
+from exercises.models import AlertThreshold, Prescription, SetLog, StageChange, ThresholdsInForce
 from patients.clearance import ClearanceStatus, clearance_status
 from patients.models import ClearanceNote, Patient, Side
 from patients.thresholds import WINDOW_DAYS
@@ -106,9 +107,9 @@ class Records:
     now: dt.datetime
     # The start of monitoring: the first prescription's start day (nothing is logged before one).
     monitoring_start: dt.date | None
-    prescriptions: list[Prescription]
+    prescriptions: list[WithAnnotations[Prescription, ThresholdsInForce]]
     changes: list[StageChange]
-    sets: list[SetLog]
+    sets: list[WithAnnotations[SetLog, AlertThreshold]]
     notes: list[ClearanceNote]
 
     @property
@@ -171,7 +172,7 @@ def build_patient_report(
     last: dt.date | None,
     *,
     now: dt.datetime,
-    by: AbstractUser,
+    by: User,
 ) -> PatientReport:
     """The report of `patient` from `first` to `last` (clinic days; by default from the start of
     monitoring to today), generated at `now` by `by`."""

@@ -15,13 +15,14 @@ patient's access history.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from clinic.accounts.access import requires
 from clinic.audit.recording import report_access
+from clinic.http import AuthenticatedRequest
 from clinic.reports.csv_export import table_download, wants_csv
 from clinic.reports.filters import PeriodForm
 from clinic.reports.patient_report import build_patient_report
@@ -31,7 +32,7 @@ from patients.access_events import recorded
 
 @require_GET
 @requires(is_clinic_staff)
-def patient_report(request: HttpRequest, pk: int) -> HttpResponse:
+def patient_report(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     patient = staff_patient_for_user(request.user, pk)
     now = timezone.now()
     with timezone.override(patient.clinic.tzinfo):

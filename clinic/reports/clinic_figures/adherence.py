@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import DurationField, ExpressionWrapper, Min, Q, Value
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -72,14 +73,14 @@ def sessions_per_week(scope: Scope) -> list[SideSessions]:
     result = []
     for (patient_id, side), spans in exposure.items():
         prescribed = sum((span for span, _ in spans), dt.timedelta(0))
-        target = sum((span * t for span, t in spans), dt.timedelta(0)) / prescribed
+        weighted_target = sum((span * t for span, t in spans), dt.timedelta(0)) / prescribed
         result.append(
             SideSessions(
                 patients[patient_id],
                 side,
                 sessions.get((patient_id, side), 0),
                 in_days(prescribed),
-                target,
+                weighted_target,
             )
         )
     return sorted(result, key=lambda s: (s.patient.last_name, s.patient.first_name, s.side))
@@ -92,7 +93,7 @@ class MonitoringWindow:
     patient: Patient
     window: adherence.Window
 
-    def __getattr__(self, name: str) -> object:
+    def __getattr__(self, name: str) -> Any:
         # first, last, number, data_days, band, status, ended: the window's own.
         return getattr(self.window, name)
 
