@@ -9,7 +9,7 @@ constraints; rules that read many rows live in `exercises/progression.py` and
 from __future__ import annotations
 
 import datetime as dt
-from typing import Self, TypedDict
+from typing import Self, TypedDict, TypeVar
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -133,6 +133,11 @@ def pain_ceiling_in_force(rx: str = "") -> Least:
     )
 
 
+# The rows of a queryset: the model, or the model with annotations (django-stubs' WithAnnotations).
+_P = TypeVar("_P", bound="Prescription", covariant=True)
+_S = TypeVar("_S", bound="SetLog", covariant=True)
+
+
 class ThresholdsInForce(TypedDict):
     """`PrescriptionQuerySet.with_thresholds`: the prescription's own, else its clinic's."""
 
@@ -159,13 +164,14 @@ class PrescriptionState(Readiness, BestReps):
     """Both: what `progression.active_prescriptions_with_state` fetches."""
 
 
-class PrescriptionQuerySet[M: Prescription](models.QuerySet[M]):
-    # Generic in its rows' type, so that each `with_…` says in its type what it annotates.
+class PrescriptionQuerySet(models.QuerySet[_P]):
+    # Generic in its rows' type (covariant, like QuerySet), so that each `with_…` says in its
+    # type what it annotates.
 
     def active(self) -> Self:
         return self.filter(ended_at__isnull=True)
 
-    def with_thresholds(self) -> PrescriptionQuerySet[WithAnnotations[M, ThresholdsInForce]]:
+    def with_thresholds(self) -> PrescriptionQuerySet[WithAnnotations[_P, ThresholdsInForce]]:
         """Annotate the thresholds in force: the prescription's own, else the clinic's.
 
         `reps_threshold` and `pain_threshold` (readiness), `alert_threshold` (pain alert).
@@ -176,7 +182,7 @@ class PrescriptionQuerySet[M: Prescription](models.QuerySet[M]):
             alert_threshold=pain_alert_in_force(),
         )
 
-    def with_readiness(self) -> PrescriptionQuerySet[WithAnnotations[M, Readiness]]:
+    def with_readiness(self) -> PrescriptionQuerySet[WithAnnotations[_P, Readiness]]:
         """Annotate `is_ready`: the readiness rule (docs/domain.md, "Readiness") computed by the
         database.
 
@@ -210,7 +216,7 @@ class PrescriptionQuerySet[M: Prescription](models.QuerySet[M]):
             )
         )
 
-    def with_best_reps(self) -> PrescriptionQuerySet[WithAnnotations[M, BestReps]]:
+    def with_best_reps(self) -> PrescriptionQuerySet[WithAnnotations[_P, BestReps]]:
         """Annotate `best_reps`: the most reps in one valid set within the pain ceiling in force
         ("best at this stage"; a set done in too much pain is not a best)."""
         return self.with_thresholds().annotate(best_reps=Subquery(_best_reps()))
@@ -482,18 +488,18 @@ class AlertThreshold(TypedDict):
     alert_threshold: int
 
 
-class SetLogQuerySet[M: SetLog](models.QuerySet[M]):
+class SetLogQuerySet(models.QuerySet[_S]):
     def valid(self) -> Self:
         """Sets that count: voided sets stay stored but count for nothing."""
         return self.filter(voided_at__isnull=True)
 
-    def with_alert_threshold(self) -> SetLogQuerySet[WithAnnotations[M, AlertThreshold]]:
+    def with_alert_threshold(self) -> SetLogQuerySet[WithAnnotations[_S, AlertThreshold]]:
         """Annotate `alert_threshold`, the pain alert threshold in force for each set (its
         prescription's own, else its clinic's), so lists can flag painful sets without a query
         per row (`SetLog.pain_alert`)."""
         return self.annotate(alert_threshold=pain_alert_in_force("prescription__"))
 
-    def painful(self) -> SetLogQuerySet[WithAnnotations[M, AlertThreshold]]:
+    def painful(self) -> SetLogQuerySet[WithAnnotations[_S, AlertThreshold]]:
         """Sets above the pain alert threshold in force for them."""
         return self.with_alert_threshold().filter(pain__gt=F("alert_threshold"))
 

@@ -12,9 +12,8 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import FilteredRelation, Q, Subquery
@@ -25,6 +24,7 @@ from exercises.models import (
     PainOutcome,
     PainReview,
     Prescription,
+    PrescriptionQuerySet,
     SetLog,
     Source,
     Stage,
@@ -46,6 +46,9 @@ from patients.errors import (
 from patients.models import ClearanceNote, Patient, Side
 from patients.services import lock_patient, save_with_history
 from patients.thresholds import FUTURE_TOLERANCE, MAX_LOG_AGE, MAX_LOG_AGE_DAYS
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 DOSE_FIELDS = (
     "target_sets",
@@ -95,7 +98,7 @@ def prescription_start(
     patient: Patient,
     side: str,
     stage: Stage,
-    by: AbstractUser | None,
+    by: User | None,
     at: dt.datetime | None = None,
     target_sets: int = 3,
     target_reps: int = 10,
@@ -169,7 +172,7 @@ def _record_change(
     reason: ChangeReason,
     from_stage: Stage | None,
     to_stage: Stage | None,
-    by: AbstractUser | None,
+    by: User | None,
     at: dt.datetime,
     note: str,
 ) -> StageChange:
@@ -203,7 +206,7 @@ def _lock_active(prescription: Prescription) -> Prescription:
     return fresh
 
 
-def _end(prescription: Prescription, at: dt.datetime, by: AbstractUser | None) -> None:
+def _end(prescription: Prescription, at: dt.datetime, by: User | None) -> None:
     if at < prescription.started_at:
         raise ValidationError({"at": "A prescription cannot end before it started."})
     prescription.ended_at = at
@@ -214,7 +217,7 @@ def _change_stage(
     prescription: Prescription,
     to_stage: Stage,
     reason: ChangeReason,
-    by: AbstractUser | None,
+    by: User | None,
     at: dt.datetime,
     note: str,
 ) -> Prescription:
@@ -248,7 +251,7 @@ def previous_stage(stage: Stage) -> Stage | None:
 def prescription_advance(
     *,
     prescription: Prescription,
-    by: AbstractUser | None,
+    by: User | None,
     at: dt.datetime | None = None,
     note: str = "",
 ) -> Prescription:
@@ -272,7 +275,7 @@ def prescription_advance(
 def prescription_regress(
     *,
     prescription: Prescription,
-    by: AbstractUser,
+    by: User,
     at: dt.datetime | None = None,
     note: str = "",
 ) -> Prescription:
@@ -296,7 +299,7 @@ def prescription_regress(
 def prescription_stop(
     *,
     prescription: Prescription,
-    by: AbstractUser,
+    by: User,
     at: dt.datetime | None = None,
     note: str = "",
 ) -> Prescription:
@@ -309,7 +312,7 @@ def prescription_stop(
 
 
 @transaction.atomic
-def patient_discharge(*, patient: Patient, by: AbstractUser, at: dt.datetime | None = None) -> None:
+def patient_discharge(*, patient: Patient, by: User, at: dt.datetime | None = None) -> None:
     """Discharge a patient: stop every active prescription, then mark the patient discharged."""
     at = at or timezone.now()
     _lock_active_patient(patient)
@@ -339,7 +342,7 @@ class SetLogRequest:
     """
 
     patient: Patient
-    by: AbstractUser
+    by: User
     source: str
     # An object or just its id (as an API client sends it): `set_log` reads it afresh either way.
     prescription: Prescription | int
@@ -354,7 +357,7 @@ class SetLogRequest:
 
     @classmethod
     def from_input(
-        cls, data: Mapping[str, Any], *, patient: Patient, by: AbstractUser, source: str
+        cls, data: Mapping[str, Any], *, patient: Patient, by: User, source: str
     ) -> SetLogRequest:
         """From a form's cleaned data or a serializer's validated data, which name the set's
         fields as the model does; a door without a time or an effort field leaves them out."""
@@ -525,14 +528,16 @@ def _lock_for_logging(
     supersedes all earlier ones, so it is all the clearance gate needs). A missing one is simply
     not set.
     """
-    query = (
+    # The relations are read with getattr (a missing one is not set): the rows are Prescriptions.
+    # django-stubs does not follow select_related through a FilteredRelation's alias.
+    query: PrescriptionQuerySet[Prescription] = (
         Prescription.objects.select_for_update(no_key=True, of=("self",))
         .annotate(
             stored_set=FilteredRelation(
                 "patient__set_logs", condition=Q(patient__set_logs__client_id=client_id)
             )
         )
-        .select_related("stage", "stored_set__stage")
+        .select_related("stage", "stored_set__stage")  # type: ignore[misc]  # an alias (above)
         .filter(pk=prescription_id, patient=patient)
     )
     if patient.requires_clearance:
@@ -542,7 +547,7 @@ def _lock_for_logging(
                 "patient__clearance_notes",
                 condition=Q(patient__clearance_notes__pk=Subquery(in_effect.values("pk")[:1])),
             )
-        ).select_related("note_in_effect")
+        ).select_related("note_in_effect")  # type: ignore[misc]  # an alias (above)
     # At most one row (the primary key): no ORDER BY. The model's default ordering would sort by
     # patient, which follows Patient's ordering through a join to the patients table: a join and
     # its compiling for nothing, on every write.
@@ -606,9 +611,7 @@ def _auto_advance(prescription: Prescription, at: dt.datetime) -> None:
 
 
 @transaction.atomic
-def set_void(
-    *, set_log: SetLog, by: AbstractUser, reason: str, at: dt.datetime | None = None
-) -> SetLog:
+def set_void(*, set_log: SetLog, by: User, reason: str, at: dt.datetime | None = None) -> SetLog:
     """Void a set with a reason. It stays stored (and in the audit history) but counts for nothing."""
     reason = (reason or "").strip()
     if not reason:
@@ -630,7 +633,7 @@ def pain_review_record(
     patient: Patient,
     side: str,
     outcome: str,
-    by: AbstractUser,
+    by: User,
     note: str = "",
     at: dt.datetime | None = None,
     seen_through: dt.datetime | None = None,
@@ -693,7 +696,7 @@ def pain_review_record(
 def _regress_for_pain(
     patient: Patient,
     side: str,
-    by: AbstractUser,
+    by: User,
     at: dt.datetime,
     since: dt.datetime,
     pain: int,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 import zoneinfo
-from typing import Self
+from typing import Self, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -180,9 +180,15 @@ class Role(models.TextChoices):
     STAFF = "staff", "Staff"
 
 
-# The querysets are generic in their rows' type, so an annotated queryset keeps its annotations
-# through their methods.
-class MembershipQuerySet[M: Membership](models.QuerySet[M]):
+# The querysets are generic in their rows' type (covariant, like QuerySet), so an annotated
+# queryset keeps its annotations through their methods.
+_Membership = TypeVar("_Membership", bound="Membership", covariant=True)
+_Patient = TypeVar("_Patient", bound="Patient", covariant=True)
+_Note = TypeVar("_Note", bound="ClearanceNote", covariant=True)
+_Event = TypeVar("_Event", bound="AccessEvent", covariant=True)
+
+
+class MembershipQuerySet(models.QuerySet[_Membership]):
     def therapists(self) -> Self:
         return self.filter(role=Role.THERAPIST)
 
@@ -219,7 +225,7 @@ class AffectedSide(models.TextChoices):
     BOTH = "both", "Both"
 
 
-class PatientQuerySet[M: Patient](models.QuerySet[M]):
+class PatientQuerySet(models.QuerySet[_Patient]):
     def active(self) -> Self:
         return self.filter(discharged_at__isnull=True)
 
@@ -350,7 +356,7 @@ class DocumentType(models.TextChoices):
     PNG = "image/png", "PNG image"
 
 
-class ClearanceNoteQuerySet[M: ClearanceNote](models.QuerySet[M]):
+class ClearanceNoteQuerySet(models.QuerySet[_Note]):
     def newest_first(self) -> Self:
         # The note signed last supersedes; recording order breaks ties on the same day.
         return self.order_by("-signed_on", "-recorded_at", "-id")
@@ -606,7 +612,7 @@ class AccessAction(models.TextChoices):
     LOGIN_ENABLED = "login_enabled", "Enabled the patient's login again"
 
 
-class AccessEventQuerySet[M: AccessEvent](models.QuerySet[M]):
+class AccessEventQuerySet(models.QuerySet[_Event]):
     def newest_first(self) -> Self:
         return self.order_by("-at", "-id")
 

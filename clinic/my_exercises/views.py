@@ -19,15 +19,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest, PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh
-from django_htmx.middleware import HtmxDetails
 
+from clinic.http import AuthenticatedRequest
 from exercises.models import SetLog, Source
 from exercises.plan import PainWarning, SideProgress, pain_warning, progress_for
 from exercises.services import LoggedSet, SetLogRequest, set_log
@@ -40,7 +41,7 @@ PAIN_CHOICES = range(PAIN_MAX + 1)
 EFFORT_CHOICES = range(EFFORT_MAX + 1)
 
 # The service's messages are written for API clients; a patient on a phone gets plain words.
-_PLAIN = {
+_PLAIN: dict[tuple[str, str | None], str] = {
     ("reps", "min_value"): f"Enter the number of reps you did, from {REPS_MIN} to {REPS_MAX}.",
     ("reps", "max_value"): f"Enter the number of reps you did, from {REPS_MIN} to {REPS_MAX}.",
     ("pain", "min_value"): f"Choose your pain from 0 to {PAIN_MAX}.",
@@ -65,6 +66,8 @@ class LogForm(forms.Form):
     effort = forms.IntegerField(required=False)
     note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH)
 
+    data: MultiValueDict[str, Any]  # the POST, or empty when unbound
+
     def add_service_error(self, exc: ValidationError) -> None:
         if not hasattr(exc, "error_dict"):
             self.add_error(None, exc.messages)
@@ -74,10 +77,6 @@ class LogForm(forms.Form):
             for error in errors:
                 text = _PLAIN.get((field, error.code)) or " ".join(error.messages)
                 self.add_error(target, text)
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 @dataclass(frozen=True)
@@ -114,7 +113,7 @@ class SideView:
         return [(n, self.pain_band(n)) for n in PAIN_CHOICES]
 
 
-def _patient(request: HttpRequest) -> Patient:
+def _patient(request: AuthenticatedRequest) -> Patient:
     patient = patient_of(request.user)
     if patient is None:
         raise PermissionDenied  # therapists and staff have their own pages
@@ -162,7 +161,8 @@ def _page(
             continue
         posted = bound.get(sp.side)
         form = (posted or _fresh_form(sp)) if sp.plan.status == "active" else None
-        problems = list(posted.non_field_errors()) if posted is not None else []
+        # An ErrorList yields its messages as strings.
+        problems = list(map(str, posted.non_field_errors())) if posted is not None else []
         sides.append(
             SideView(
                 sp,
@@ -181,7 +181,9 @@ def _page(
     }
 
 
-def _render(request: HttpRequest, patient: Patient, template: str, context: dict[str, Any]) -> str:
+def _render(
+    request: AuthenticatedRequest, patient: Patient, template: str, context: dict[str, Any]
+) -> str:
     # Times on the page are the clinic's local times, whatever the server's zone.
     with timezone.override(patient.clinic.tzinfo):
         return render_to_string(template, context, request)
@@ -189,7 +191,7 @@ def _render(request: HttpRequest, patient: Patient, template: str, context: dict
 
 @require_GET
 @login_required
-def me(request: HttpRequest) -> HttpResponse:
+def me(request: AuthenticatedRequest) -> HttpResponse:
     patient = _patient(request)
     return HttpResponse(
         _render(
@@ -201,7 +203,7 @@ def me(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _warnings(request: HttpRequest, patient: Patient) -> dict[str, PainWarning]:
+def _warnings(request: AuthenticatedRequest, patient: Patient) -> dict[str, PainWarning]:
     """The warning of a painful set just saved without JavaScript (`?set=<id>` after the
     redirect): a reload shows it again, and another patient's set id shows nothing."""
     raw = request.GET.get("set", "")
@@ -219,7 +221,7 @@ def _warnings(request: HttpRequest, patient: Patient) -> dict[str, PainWarning]:
 
 @require_POST
 @login_required
-def me_log(request: HtmxHttpRequest) -> HttpResponse:
+def me_log(request: AuthenticatedRequest) -> HttpResponse:
     """Log one set for one side. htmx: answer with that side's card (and the summary, out of band);
     otherwise redirect back with a message, or show the page again with the errors and the input."""
     patient = _patient(request)
@@ -260,7 +262,7 @@ def me_log(request: HtmxHttpRequest) -> HttpResponse:
     return HttpResponse(html)
 
 
-def _log(patient: Patient, request: HttpRequest, form: LogForm) -> LoggedSet | None:
+def _log(patient: Patient, request: AuthenticatedRequest, form: LogForm) -> LoggedSet | None:
     # The form has no time field: the service logs the set as performed now, and a double tap
     # replays it with the stored time.
     entry = SetLogRequest.from_input(

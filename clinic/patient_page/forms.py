@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from clinic.forms import DATE_INPUT, add_service_errors
+from clinic.forms import DATE_INPUT, add_service_errors, choice_field
 from exercises.models import PainOutcome, Prescription, Stage
 from patients.documents import ACCEPTED, DOCUMENT_MAX_BYTES
 from patients.models import Clinic, Decision, OperatedSide, Patient, WeightBearing
@@ -104,7 +104,7 @@ class StartPrescriptionForm(forms.Form):
         self.stages = {s.pk: s for s in stages}
         # Stage id → why the clearance rules it out on this side (shown under the choice).
         self.ruled_out = ruled_out or {}
-        field = self.fields["stage"]
+        field = choice_field(self, "stage")
         field.choices = [
             (
                 s.pk,
@@ -207,7 +207,7 @@ class LogSetForm(forms.Form):
             f"0–{t.pain_ceiling} safe, up to {t.pain_alert_above} acceptable, above "
             f"{t.pain_alert_above} not (the clinic's; a side may set its own)."
         )
-        self.fields["prescription"].choices = [("", "Choose a side")] + [
+        choice_field(self, "prescription").choices = [("", "Choose a side")] + [
             (p.pk, f"{p.get_side_display()} side — {stage_label(p.stage)}") for p in prescriptions
         ]
 
@@ -299,12 +299,12 @@ class ClearanceNoteForm(forms.Form):
         kwargs["initial"].setdefault("operated_side", patient.affected_side)
         kwargs["initial"].setdefault("reason", patient.clearance_reason)
         super().__init__(*args, **kwargs)
-        self.fields["max_stage"].choices = [("", "No stage limit")] + [
+        choice_field(self, "max_stage").choices = [("", "No stage limit")] + [
             (n, f"Up to stage {n}") for n in stage_numbers
         ]
         if not patient.requires_clearance:
             # Nothing to end; a note that clears or restricts turns the requirement on.
-            self.fields["decision"].choices = [
+            choice_field(self, "decision").choices = [
                 c for c in Decision.choices if c[0] != Decision.NOT_REQUIRED
             ]
 
@@ -320,7 +320,8 @@ class ClearanceNoteForm(forms.Form):
         return upload
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         signed_on: dt.date | None = data.get("signed_on")
         review_on: dt.date | None = data.get("review_on")
         if signed_on and review_on and review_on < signed_on:
@@ -371,4 +372,5 @@ class PainReviewForm(forms.Form):
         # A hidden field's error would show nowhere: put it on top of the form.
         if errors := self.errors.pop("seen_through", None):
             self.add_error(None, errors)
-        return super().clean()
+        super().clean()
+        return self.cleaned_data

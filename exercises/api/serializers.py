@@ -11,10 +11,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from exercises.adherence import WindowStatus
+from exercises.adherence import Window, WindowStatus
+from exercises.api.errors import Error, ErrorBody
 from exercises.models import Prescription, SetLog, Stage, StageChange
-from exercises.plan import PainWarning, pain_warning
-from patients.models import Side
+from exercises.plan import PainWarning, SidePlan, pain_warning
+from patients.models import Clinic, Side
 from patients.thresholds import (
     EFFORT_MAX,
     MAX_LOG_AGE_DAYS,
@@ -48,12 +49,12 @@ CURRENT_WINDOW_STATUS_CHOICES = [
 ]
 
 
-class StrictSerializer(serializers.Serializer):
+class StrictSerializer[I](serializers.Serializer[I]):
     """Rejects fields it does not know: a misspelt `efort` must not be silently dropped."""
 
     def to_internal_value(self, data: Any) -> Any:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, dict) else []
-        errors = {name: ["Unknown field."] for name in unknown}
+        errors: dict[str, Any] = {name: ["Unknown field."] for name in unknown}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -100,7 +101,7 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
-class StrictModelSerializer(StrictSerializer, serializers.ModelSerializer):
+class StrictModelSerializer[M: models.Model](StrictSerializer[M], serializers.ModelSerializer[M]):
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
         models.CharField: StrictCharField,
@@ -143,28 +144,28 @@ class AwareDateTimeField(serializers.DateTimeField):
 # -- sign-in ----------------------------------------------------------------------------------
 
 
-class TokenRequestSerializer(StrictSerializer):
+class TokenRequestSerializer(StrictSerializer[None]):
     username = StrictCharField(max_length=150)
     password = StrictCharField(max_length=128, trim_whitespace=False)
 
 
-class TokenSerializer(serializers.Serializer):
+class TokenSerializer(serializers.Serializer[dict[str, Any]]):
     token = serializers.CharField(help_text="Send as `Authorization: Token <token>`.")
 
 
 # -- me and the plan --------------------------------------------------------------------------
 
 
-class ClinicSerializer(serializers.Serializer):
+class ClinicSerializer(serializers.Serializer[Clinic]):
     name = serializers.CharField()
     timezone = serializers.CharField(help_text="Days (adherence, 'this week') count in this zone.")
 
 
-class TherapistSerializer(serializers.Serializer):
+class TherapistSerializer(serializers.Serializer[dict[str, Any]]):
     name = serializers.CharField()
 
 
-class MeSerializer(serializers.Serializer):
+class MeSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.IntegerField()
     first_name = serializers.CharField()
     last_name = serializers.CharField()
@@ -173,7 +174,7 @@ class MeSerializer(serializers.Serializer):
     therapist = TherapistSerializer(allow_null=True)
 
 
-class StageSerializer(serializers.ModelSerializer):
+class StageSerializer(serializers.ModelSerializer[Stage]):
     intensity_band = serializers.CharField(help_text="Reiman 2012 band of the %MVIC.")
 
     class Meta:
@@ -192,7 +193,7 @@ class StageSerializer(serializers.ModelSerializer):
         ]
 
 
-class PainKeyBandSerializer(serializers.Serializer):
+class PainKeyBandSerializer(serializers.Serializer[dict[str, Any]]):
     band = serializers.ChoiceField(
         choices=PAIN_BAND_CHOICES,
         help_text="`none` (0), `safe` (fine: counts towards readiness), `acceptable` (moderate: "
@@ -231,7 +232,7 @@ def pain_key(thresholds: Thresholds) -> list[dict[str, Any]]:
     ]
 
 
-class PrescriptionSerializer(serializers.ModelSerializer):
+class PrescriptionSerializer(serializers.ModelSerializer[Prescription]):
     """A prescription with the thresholds in force for it: its own where the therapist set one,
     else the clinic's (`Prescription.thresholds`)."""
 
@@ -285,10 +286,12 @@ class PrescriptionSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(PainKeyBandSerializer(many=True))
     def get_pain_key(self, prescription: Prescription) -> list[dict[str, Any]]:
-        return PainKeyBandSerializer(pain_key(prescription.thresholds), many=True).data
+        # With many=True it takes a list and gives a ReturnList: DRF's stubs know only one item.
+        bands = pain_key(prescription.thresholds)
+        return PainKeyBandSerializer(bands, many=True).data  # type: ignore[arg-type,return-value]  # above
 
 
-class PlanSideSerializer(serializers.Serializer):
+class PlanSideSerializer(serializers.Serializer[SidePlan]):
     side = serializers.ChoiceField(choices=Side.choices)
     status = serializers.ChoiceField(
         choices=SIDE_STATUS_CHOICES,
@@ -316,14 +319,14 @@ class PlanSideSerializer(serializers.Serializer):
     prescription = PrescriptionSerializer(allow_null=True)
 
 
-class PlanSerializer(serializers.Serializer):
+class PlanSerializer(serializers.Serializer[dict[str, Any]]):
     sides = PlanSideSerializer(many=True)
 
 
 # -- sets -------------------------------------------------------------------------------------
 
 
-class SetLogInputSerializer(StrictModelSerializer):
+class SetLogInputSerializer(StrictModelSerializer[SetLog]):
     prescription = StrictIntegerField(
         min_value=1, max_value=2**63 - 1, help_text="The id of a prescription in your plan."
     )
@@ -344,7 +347,7 @@ class SetLogInputSerializer(StrictModelSerializer):
         }
 
 
-class SetLogSerializer(serializers.ModelSerializer):
+class SetLogSerializer(serializers.ModelSerializer[SetLog]):
     prescription = serializers.IntegerField(source="prescription_id")
     stage = serializers.IntegerField(source="stage.number", help_text="Stage number at log time.")
     voided = serializers.BooleanField(source="is_voided")
@@ -369,7 +372,7 @@ class SetLogSerializer(serializers.ModelSerializer):
         ]
 
 
-class PainWarningSerializer(serializers.Serializer):
+class PainWarningSerializer(serializers.Serializer[PainWarning]):
     """`exercises.plan.PainWarning`: the same words the "my exercises" page shows."""
 
     title = serializers.CharField(
@@ -424,13 +427,16 @@ class LoggedSetSerializer(SetLogSerializer):
         return PainWarningSerializer(warning).data if warning is not None else None
 
 
-class ErrorDetailSerializer(serializers.Serializer):
+class ErrorDetailSerializer(serializers.Serializer[Error]):
     code = serializers.CharField()
     message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # A declared field: DRF's metaclass takes it out of the class, leaving `Serializer.fields`.
+    fields = serializers.DictField(  # type: ignore[assignment]  # above
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[ErrorBody]):
     error = ErrorDetailSerializer()
 
 
@@ -450,7 +456,7 @@ class BatchItemField(serializers.JSONField):
         return data
 
 
-class BatchRequestSerializer(StrictSerializer):
+class BatchRequestSerializer(StrictSerializer[None]):
     """Up to 200 sets stored in one request (an offline backlog), each reported on its own.
     Unknown fields are rejected."""
 
@@ -481,7 +487,7 @@ class BatchRequestSerializer(StrictSerializer):
         return super().validate_empty_values(data)
 
 
-class BatchResultSerializer(serializers.Serializer):
+class BatchResultSerializer(serializers.Serializer[dict[str, Any]]):
     index = serializers.IntegerField(help_text="Position of the item in the request.")
     client_id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(choices=BATCH_STATUS_CHOICES)
@@ -496,7 +502,7 @@ class BatchResultSerializer(serializers.Serializer):
     error = ErrorDetailSerializer(allow_null=True)
 
 
-class BatchResponseSerializer(serializers.Serializer):
+class BatchResponseSerializer(serializers.Serializer[dict[str, Any]]):
     created = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     rejected = serializers.IntegerField()
@@ -510,7 +516,7 @@ class BatchResponseSerializer(serializers.Serializer):
 # -- progress ---------------------------------------------------------------------------------
 
 
-class StageChangeSerializer(serializers.ModelSerializer):
+class StageChangeSerializer(serializers.ModelSerializer[StageChange]):
     from_stage = serializers.IntegerField(source="from_stage.number", allow_null=True)
     to_stage = serializers.IntegerField(source="to_stage.number", allow_null=True)
 
@@ -519,7 +525,7 @@ class StageChangeSerializer(serializers.ModelSerializer):
         fields = ["from_stage", "to_stage", "reason", "at"]
 
 
-class ProgressSideSerializer(serializers.Serializer):
+class ProgressSideSerializer(serializers.Serializer[dict[str, Any]]):
     side = serializers.ChoiceField(choices=Side.choices)
     stage = serializers.IntegerField(allow_null=True, help_text="Current stage, or null.")
     stage_name = serializers.CharField(allow_null=True)
@@ -533,7 +539,7 @@ class ProgressSideSerializer(serializers.Serializer):
     history = StageChangeSerializer(many=True)
 
 
-class MonitoringWindowSerializer(serializers.Serializer):
+class MonitoringWindowSerializer(serializers.Serializer[Window]):
     """`exercises.adherence.Window`: one of the consecutive monitoring windows (`WINDOW_DAYS` days
     each) counted from the day your first exercise started."""
 
@@ -565,7 +571,7 @@ class MonitoringWindowSerializer(serializers.Serializer):
     )
 
 
-class ProgressSerializer(serializers.Serializer):
+class ProgressSerializer(serializers.Serializer[dict[str, Any]]):
     data_days_last_30 = serializers.IntegerField(
         help_text=f"Days with at least one logged set in the rolling last {WINDOW_DAYS} days (your "
         "clinic's days). Kept for older apps; `current_window` is what the clinic monitors."

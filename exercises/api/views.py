@@ -28,7 +28,7 @@ from exercises.api import schema
 from exercises.api import serializers as s
 from exercises.api.authentication import LockedOut
 from exercises.api.errors import describe, error_body, invalid_body
-from exercises.api.permissions import IsPatient, request_patient
+from exercises.api.permissions import IsPatient, request_patient, request_user
 from exercises.api.throttles import SignInAddressThrottle, SignInUsernameThrottle, WriteThrottle
 from exercises.models import Prescription, SetLog, Source
 from exercises.plan import pain_warning, plan_for, progress_for
@@ -84,7 +84,7 @@ class TokenView(APIView):
 
     @extend_schema(**schema.SIGN_OUT)
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        Token.objects.filter(user=request_user(request)).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -204,18 +204,24 @@ class SetFilter(django_filters.FilterSet):
         fields = ["side"]
 
     def _local_start(self, day: dt.date) -> dt.datetime:
-        tz = self.request.user.patient.clinic.tzinfo
+        # The request is the API's (SetListView), whose user is a patient; django-filter types it
+        # as Django's, and maybe missing.
+        tz = self.request.user.patient.clinic.tzinfo  # type: ignore[union-attr]  # above
         return dt.datetime.combine(day, dt.time.min, tzinfo=tz)
 
     # The calendar's first and last days are open bounds: nothing is earlier or later, and their
     # edges in the clinic's zone fall outside what a datetime can hold (e.g. 0001-01-01 in Tokyo).
     # (`value: dt.date` also gives the schema its `format: date`.)
-    def filter_date_from(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
+    def filter_date_from(
+        self, queryset: QuerySet[SetLog], name: str, value: dt.date
+    ) -> QuerySet[SetLog]:
         if value == dt.date.min:
             return queryset
         return queryset.filter(performed_at__gte=self._local_start(value))
 
-    def filter_date_to(self, queryset: QuerySet, name: str, value: dt.date) -> QuerySet:
+    def filter_date_to(
+        self, queryset: QuerySet[SetLog], name: str, value: dt.date
+    ) -> QuerySet[SetLog]:
         if value == dt.date.max:
             return queryset
         return queryset.filter(performed_at__lt=self._local_start(value + dt.timedelta(days=1)))
@@ -283,12 +289,12 @@ def _with_thresholds(logged: LoggedSet, patient: Patient) -> LoggedSet:
 def _log_one(request: Request, data: dict[str, Any]) -> LoggedSet:
     patient = request_patient(request)
     logged = set_log(
-        SetLogRequest.from_input(data, patient=patient, by=request.user, source=Source.APP)
+        SetLogRequest.from_input(data, patient=patient, by=request_user(request), source=Source.APP)
     )
     return _with_thresholds(logged, patient)
 
 
-class SetListView(PatientView, generics.ListAPIView):
+class SetListView(PatientView, generics.ListAPIView[SetLog]):
     serializer_class = s.SetLogSerializer
     pagination_class = SetPagination
     filter_backends = [DjangoFilterBackend]

@@ -91,15 +91,16 @@ def _snapshot() -> Iterator[None]:
     if outermost and connection.vendor == "sqlite":
         # The mode is read from the settings on connect: connect first, then override it for
         # this one BEGIN only, so every other transaction of the process stays IMMEDIATE.
+        # `transaction_mode` is the SQLite wrapper's own: django-stubs does not declare it.
         connection.ensure_connection()
-        mode = connection.transaction_mode  # type: ignore[attr-defined]
-        connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]
+        mode = connection.transaction_mode  # type: ignore[attr-defined]  # SQLite's (above)
+        connection.transaction_mode = "DEFERRED"  # type: ignore[attr-defined]  # SQLite's (above)
         try:
             with transaction.atomic():
-                connection.transaction_mode = mode  # type: ignore[attr-defined]
+                connection.transaction_mode = mode  # type: ignore[attr-defined]  # SQLite's
                 yield
         finally:
-            connection.transaction_mode = mode  # type: ignore[attr-defined]
+            connection.transaction_mode = mode  # type: ignore[attr-defined]  # SQLite's (above)
         return
     with transaction.atomic():
         if outermost and connection.vendor == "postgresql":

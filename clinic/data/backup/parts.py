@@ -33,7 +33,8 @@ REFERENCED_ONLY = {"password": "!", "is_active": False, "is_staff": False, "is_s
 
 def history_model(model: type[models.Model]) -> type[models.Model]:
     """The django-simple-history model of `model` (HistoricalPatient for Patient, ...)."""
-    return model.history.model  # type: ignore[attr-defined]
+    # simple_history's HistoricalRecords gives each audited model its `history` (no types).
+    return model.history.model  # type: ignore[attr-defined]  # see above
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from django.core import serializers
 from django.core.management.color import no_style
@@ -259,7 +259,9 @@ def _sequences_reset(
         for model, ids in deleted.items():
             if not ids:
                 continue
-            table, column, high = model._meta.db_table, model._meta.pk.column, max(ids)
+            # Every concrete field has its column; django-stubs allows None for any field.
+            column = cast(str, model._meta.pk.column)
+            table, high = model._meta.db_table, max(ids)
             if connection.vendor == "postgresql":
                 quoted_table, quoted_column = map(connection.ops.quote_name, (table, column))
                 cursor.execute(

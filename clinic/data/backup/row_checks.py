@@ -73,7 +73,7 @@ class Ownership:
     ) -> None:
         value = getattr(obj, f.attname)
         target = f.related_model
-        if value is None or target in (Ladder, Stage):
+        if value is None or target is None or target in (Ladder, Stage):
             return  # reference data: checked against this database's ladder
         if target is Clinic:
             if value != self.clinic_id:

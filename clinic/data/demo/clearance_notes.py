@@ -8,7 +8,7 @@ import datetime as dt
 import random
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from clinic.data.demo.stories import Scenario
 from patients.models import Decision, Patient, WeightBearing
@@ -24,7 +24,7 @@ class Recording:
     """A therapist recording a note for a patient at a moment."""
 
     patient: Patient
-    therapist: AbstractUser
+    therapist: User
     at: dt.datetime
 
 

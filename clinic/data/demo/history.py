@@ -6,7 +6,7 @@ import datetime as dt
 import random
 import uuid
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from clinic.data.demo.clearance_notes import (
     Recording,
@@ -64,7 +64,7 @@ class PatientHistory:
         self,
         plan: PatientPlan,
         patient: Patient,
-        therapist: AbstractUser,
+        therapist: User,
         stages: dict[int, Stage],
         now: dt.datetime,
         rng: random.Random,
@@ -73,6 +73,9 @@ class PatientHistory:
         self.patient = patient
         self.clinic = patient.clinic
         self.tz = self.clinic.tzinfo
+        # The patient's own sets are logged by their login, which the seed gives them first.
+        if patient.user is None:
+            raise ValueError(f"Demo patient {plan.record_number} has no login to log sets with.")
         self.user = patient.user
         self.therapist = therapist
         self.stages = stages

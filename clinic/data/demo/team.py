@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 
 from clinic.data.demo.clinics import CLINICS
 from patients.models import Clinic, Membership, Role
@@ -33,12 +33,12 @@ class Cast:
     """The clinics and their care teams, created or found."""
 
     clinics: dict[str, Clinic] = field(default_factory=dict)
-    therapists: dict[str, list[AbstractUser]] = field(default_factory=dict)
+    therapists: dict[str, list[User]] = field(default_factory=dict)
     logins: list[Login] = field(default_factory=list)
     user_ids: list[int] = field(default_factory=list)
 
 
-def _team_user(username: str, first_name: str, last_name: str, **flags: bool) -> AbstractUser:
+def _team_user(username: str, first_name: str, last_name: str, **flags: bool) -> User:
     User = get_user_model()
     user, _ = User.objects.get_or_create(
         username=username,
