@@ -300,7 +300,9 @@ def _side(records: Records, side: str, tables: dict[str, Table]) -> SideReport:
     )
 
 
-def _chart(records: Records, side: str, last: Prescription | None) -> Chart | None:
+def _chart(
+    records: Records, side: str, last: WithAnnotations[Prescription, ThresholdsInForce] | None
+) -> Chart | None:
     """The side's progression chart over the period, or None when it has no valid set in it;
     `last` is the side's latest prescription, whose readiness reps the chart marks."""
     sets = [
@@ -327,7 +329,7 @@ def _chart(records: Records, side: str, last: Prescription | None) -> Chart | No
         start=start,
         end=min(period.end, records.now),
         # The prescription's own readiness reps (annotated by `with_thresholds`), else the clinic's.
-        ready_at_reps=last.reps_threshold if last else records.patient.clinic.progress_at_reps,  # type: ignore[attr-defined]
+        ready_at_reps=last.reps_threshold if last else records.patient.clinic.progress_at_reps,
         tz=period.tz,
         element_id=f"chart-{side}",
     )
