@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_stubs_ext import WithAnnotations
 
 from exercises.models import (
+    DOSE_FIELDS,
     Ladder,
     PainReview,
     Prescription,
@@ -53,6 +54,8 @@ from patients.admin import (
     AuditedAdmin,
     NullDateFilter,
     PatientColumns,
+    ReadOnlyInline,
+    ReadOnlyRecords,
     ServiceForm,
     acting_user,
     adopt,
@@ -145,17 +148,6 @@ class StageAdmin(admin.ModelAdmin[Stage]):
 
 # -- prescriptions -------------------------------------------------------------------------------
 
-DOSE_FIELDS = (
-    "target_sets",
-    "target_reps",
-    "hold_at_top_seconds",
-    "sessions_per_week",
-    "progress_at_reps",
-    "pain_ceiling",
-    "pain_alert_above",
-    "auto_advance",
-)
-
 
 class PrescriptionStartForm(ServiceForm[Prescription]):
     """Start a side on a stage: the fields `prescription_start` takes, checked by a dry run of it."""
@@ -187,7 +179,7 @@ class PrescriptionStatusFilter(NullDateFilter):
     options = (("active", "Active"), ("ended", "Ended"))
 
 
-class StageChangeInline(admin.TabularInline[StageChange, Prescription]):
+class StageChangeInline(ReadOnlyInline[StageChange, Prescription]):
     """The change that started this prescription (and the stop that ended it, if any)."""
 
     model = StageChange
@@ -197,15 +189,6 @@ class StageChangeInline(admin.TabularInline[StageChange, Prescription]):
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[StageChange]:
         return super().get_queryset(request).select_related("from_stage", "to_stage", "by")
-
-    def has_add_permission(self, request: HttpRequest, obj: Prescription | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Prescription | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Prescription | None = None) -> bool:
-        return False
 
 
 @admin.register(Prescription)
@@ -343,7 +326,7 @@ class PrescriptionAdmin(PatientColumns, AuditedAdmin[Prescription]):
 
 
 @admin.register(StageChange)
-class StageChangeAdmin(PatientColumns, AuditedAdmin[StageChange]):
+class StageChangeAdmin(ReadOnlyRecords, PatientColumns, AuditedAdmin[StageChange]):
     """Written only by the prescription services: read-only here."""
 
     list_display = (
@@ -366,15 +349,6 @@ class StageChangeAdmin(PatientColumns, AuditedAdmin[StageChange]):
             .get_queryset(request)
             .select_related("patient__clinic", "from_stage", "to_stage", "by", "prescription")
         )
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: StageChange | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: StageChange | None = None) -> bool:
-        return False
 
     @admin.display(description="from stage", ordering="from_stage__number")
     def from_number(self, obj: StageChange) -> int | None:
@@ -514,7 +488,7 @@ class SetLogAdmin(PatientColumns, AuditedAdmin[SetLog]):
 
 
 @admin.register(PainReview)
-class PainReviewAdmin(PatientColumns, AuditedAdmin[PainReview]):
+class PainReviewAdmin(ReadOnlyRecords, PatientColumns, AuditedAdmin[PainReview]):
     """Reviews are recorded on the patient page, by `pain_review_record` (which may regress the
     side as part of the review): read-only here, never added, changed or deleted."""
 
@@ -535,20 +509,11 @@ class PainReviewAdmin(PatientColumns, AuditedAdmin[PainReview]):
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[PainReview]:
         return super().get_queryset(request).select_related("patient__clinic", "by")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: PainReview | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: PainReview | None = None) -> bool:
-        return False
-
 
 # -- patients: discharge -------------------------------------------------------------------------
 
 
-class CurrentPrescriptionInline(admin.TabularInline[Prescription, Patient]):
+class CurrentPrescriptionInline(ReadOnlyInline[Prescription, Patient]):
     """The patient's active prescriptions; each opens on its own page with the actions."""
 
     model = Prescription
@@ -562,15 +527,6 @@ class CurrentPrescriptionInline(admin.TabularInline[Prescription, Patient]):
         # The admin's queryset comes from the model's default manager, a PrescriptionQuerySet.
         queryset = cast(PrescriptionQuerySet[Prescription], super().get_queryset(request))
         return queryset.active().select_related("stage")
-
-    def has_add_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False
 
 
 admin.site.unregister(Patient)

@@ -260,6 +260,20 @@ def _best_reps() -> models.QuerySet[WithAnnotations[SetLog, _Best], _Best]:
     )
 
 
+# What a therapist sets when prescribing a stage, kept when the stage changes (the services copy it
+# to the next prescription; the admin's forms show it as one group).
+DOSE_FIELDS = (
+    "target_sets",
+    "target_reps",
+    "hold_at_top_seconds",
+    "sessions_per_week",
+    "progress_at_reps",
+    "pain_ceiling",
+    "pain_alert_above",
+    "auto_advance",
+)
+
+
 class Prescription(models.Model):
     """One stage for one side of one patient, from started_at until ended_at."""
 

@@ -20,6 +20,7 @@ from django.db.models import FilteredRelation, Q, Subquery
 from django.utils import timezone
 
 from exercises.models import (
+    DOSE_FIELDS,
     ChangeReason,
     PainOutcome,
     PainReview,
@@ -49,17 +50,6 @@ from patients.thresholds import FUTURE_TOLERANCE, MAX_LOG_AGE, MAX_LOG_AGE_DAYS
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-DOSE_FIELDS = (
-    "target_sets",
-    "target_reps",
-    "hold_at_top_seconds",
-    "sessions_per_week",
-    "progress_at_reps",
-    "pain_ceiling",
-    "pain_alert_above",
-    "auto_advance",
-)
 
 
 def _patient_busy(patient: Patient) -> bool:

@@ -353,6 +353,35 @@ class MembershipAdmin(AuditedAdmin[Membership]):
     autocomplete_fields = ("user",)
 
 
+class ReadOnlyRecords:
+    """An admin for records that only the services (or the audit trail) write: listed and shown,
+    never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
+        return False
+
+
+class ReadOnlyInline[M: models.Model, P: models.Model](admin.TabularInline[M, P]):
+    """An inline of rows written elsewhere (by a service, through their own pages): shown only."""
+
+    extra = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: P | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: P | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: P | None = None) -> bool:
+        return False
+
+
 # -- patients ------------------------------------------------------------------------------------
 
 
@@ -380,8 +409,9 @@ class ActivePatientFilter(NullDateFilter):
     options = (("active", "Active"), ("discharged", "Discharged"))
 
 
-class ClearanceNoteInline(admin.TabularInline[ClearanceNote, Patient]):
-    """The patient's clearance notes, newest first; each opens on its own (read-only) page."""
+class ClearanceNoteInline(ReadOnlyInline[ClearanceNote, Patient]):
+    """The patient's clearance notes, newest first; each opens on its own (read-only) page. A note
+    is recorded through the clearance note admin, by the service."""
 
     model = ClearanceNote
     fields = ("decision", "max_stage", "signed_by_name", "signed_on", "review_on", "recorded_by")
@@ -391,15 +421,6 @@ class ClearanceNoteInline(admin.TabularInline[ClearanceNote, Patient]):
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[ClearanceNote]:
         return super().get_queryset(request).select_related("recorded_by")
-
-    def has_add_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False  # recorded through the clearance note admin, by the service
-
-    def has_change_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Patient | None = None) -> bool:
-        return False
 
 
 @admin.register(Patient)
@@ -672,7 +693,7 @@ class ClearanceNoteAdmin(PatientColumns, AuditedAdmin[ClearanceNote]):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin[AccessEvent]):
+class AccessEventAdmin(ReadOnlyRecords, admin.ModelAdmin[AccessEvent]):
     """Who viewed or exported what: read-only, even for a superuser.
 
     The rows are written only by `patients.access_events.record_access`; an audit trail that its readers
@@ -686,12 +707,3 @@ class AccessEventAdmin(admin.ModelAdmin[AccessEvent]):
     search_fields = ("username", "patient__last_name", "patient__record_number", "detail")
     list_select_related = ("patient", "clinic")
     date_hierarchy = "at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AccessEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AccessEvent | None = None) -> bool:
-        return False

@@ -21,7 +21,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Model, QuerySet
 
 from clinic.forms import display_name
-from exercises.models import PainReview, Prescription, SetLog, Stage, StageChange
+from exercises.models import DOSE_FIELDS, PainReview, Prescription, SetLog, Stage, StageChange
 from patients.models import (
     PRECAUTION_FIELDS,
     ClearanceNote,
@@ -59,19 +59,7 @@ CREATED_FIELDS: dict[type[Model], tuple[str, ...]] = {
         "review_on",
         "document_name",
     ),
-    Prescription: (
-        "side",
-        "stage",
-        "target_sets",
-        "target_reps",
-        "hold_at_top_seconds",
-        "sessions_per_week",
-        "progress_at_reps",
-        "pain_ceiling",
-        "pain_alert_above",
-        "auto_advance",
-        "notes",
-    ),
+    Prescription: ("side", "stage", *DOSE_FIELDS, "notes"),
     StageChange: ("side", "from_stage", "to_stage", "reason", "note"),
     SetLog: ("side", "stage", "reps", "pain", "effort", "performed_at", "source", "note"),
     PainReview: ("side", "outcome", "highest_pain", "painful_sets", "note"),
