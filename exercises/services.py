@@ -415,79 +415,22 @@ def set_log(request: SetLogRequest, *, now: dt.datetime | None = None) -> Logged
     """
     now = now or timezone.now()
     patient, client_id = request.patient, request.client_id
-    prescription = request.prescription
-    prescription_id = prescription if isinstance(prescription, int) else prescription.pk
     timed = request.performed_at is not None
     performed_at = request.performed_at if request.performed_at is not None else now
     # Before the replay lookup: a time without its offset is bad input, not a different payload.
     _require_aware(performed_at)
-    candidate = SetLog(
-        patient=patient,
-        prescription_id=prescription_id,
-        reps=request.reps,
-        pain=request.pain,
-        effort=request.effort,
-        performed_at=performed_at,
-        logged_at=now,
-        source=request.source,
-        client_id=client_id,
-        note=(request.note or "").strip(),
-        logged_by=request.by,
-    )
-    # Field validators give per-field messages; the check constraints stay the database's backstop
-    # (validating them here would cost a query each on the hottest write path).
-    candidate.full_clean(
-        exclude=["patient", "prescription", "stage", "side", "logged_by"],
-        validate_unique=False,
-        validate_constraints=False,
-    )
-    if request.source not in Source.values:
-        raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
-
-    # The clinic's day of the set, for the clearance in effect. A time outside the sync window is
-    # refused below (unless it replays a stored set), so any day will do for it: clamped, year 1
-    # or 9999 cannot overflow the calendar in the clinic's zone.
-    on = patient.clinic.local_date(
-        min(max(performed_at, now - MAX_LOG_AGE), now + FUTURE_TOLERANCE)
-    )
+    candidate = _candidate(request, performed_at, now)
+    _check_fields(candidate, request.source)
+    on = _clearance_day(patient, performed_at, now)
     try:
         with transaction.atomic():
-            current = _lock_for_logging(patient, prescription_id, client_id, on)
-            stored = (
-                getattr(current, "stored_set", None) if current else _stored(patient, client_id)
-            )
+            current = _lock_for_logging(patient, candidate.prescription_id, client_id, on)
+            stored = _stored_set(current, patient, client_id)
             if stored is not None:
                 # A replay, or a conflict: answered whatever became of the prescription since.
                 return _replay(stored, candidate, timed=timed)
-            if current is None:
-                # Same answer for another patient's prescription as for a missing one: never
-                # reveal that another patient's data exists.
-                raise NotFound("No such prescription for this patient.")
-            if not patient.is_active:
-                raise PrescriptionEnded(
-                    f"{patient.full_name} has been discharged: the programme has ended and no "
-                    f"more sets can be logged."
-                )
-            _check_performed_at(current, performed_at, now)
-            if current.ended_at is not None and performed_at >= current.ended_at:
-                raise PrescriptionEnded(
-                    f"This prescription (stage {current.stage.number}, {current.side} side) "
-                    f"ended on {current.ended_at:%d %b %Y}; log against the current plan."
-                )
-            note = getattr(current, "note_in_effect", None)
-            problem = clearance_problem_for_patient(
-                patient, current.stage, current.side, on, [note] if note else []
-            )
-            if problem is not None:
-                raise PrescriptionPaused(
-                    "Your exercises are paused until your medical clearance is up to date: please "
-                    "contact your therapist. " + problem
-                )
-            # Copied so the history reads right even after the prescription changes.
-            candidate.prescription = current
-            candidate.stage = current.stage
-            candidate.side = current.side
-            save_with_history(candidate, request.by, force_insert=True)
+            current = _check_loggable(current, patient, performed_at, now, on)
+            _insert(candidate, current, request.by)
             if current.auto_advance and current.is_active:
                 # Not before the set that made the patient ready (a phone clock may run ahead).
                 _auto_advance(current, max(now, performed_at))
@@ -498,6 +441,105 @@ def set_log(request: SetLogRequest, *, now: dt.datetime | None = None) -> Logged
             raise
         return _replay(existing, candidate, timed=timed)
     return LoggedSet(candidate, created=True)
+
+
+def _candidate(request: SetLogRequest, performed_at: dt.datetime, now: dt.datetime) -> SetLog:
+    """The set as it would be stored, before the prescription's stage and side are copied."""
+    prescription = request.prescription
+    return SetLog(
+        patient=request.patient,
+        prescription_id=prescription if isinstance(prescription, int) else prescription.pk,
+        reps=request.reps,
+        pain=request.pain,
+        effort=request.effort,
+        performed_at=performed_at,
+        logged_at=now,
+        source=request.source,
+        client_id=request.client_id,
+        note=(request.note or "").strip(),
+        logged_by=request.by,
+    )
+
+
+def _check_fields(candidate: SetLog, source: str) -> None:
+    """The field validators and the door, before anything is read from the database."""
+    # Field validators give per-field messages; the check constraints stay the database's backstop
+    # (validating them here would cost a query each on the hottest write path).
+    candidate.full_clean(
+        exclude=["patient", "prescription", "stage", "side", "logged_by"],
+        validate_unique=False,
+        validate_constraints=False,
+    )
+    if source not in Source.values:
+        raise ValidationError({"source": f"Source must be one of: {', '.join(Source.values)}."})
+
+
+def _clearance_day(patient: Patient, performed_at: dt.datetime, now: dt.datetime) -> dt.date:
+    """The clinic's day of the set, for the clearance note in effect that day."""
+    # A time outside the sync window is refused later (unless it replays a stored set), so any
+    # day will do for it: clamped, year 1 or 9999 cannot overflow the calendar in the clinic's zone.
+    return patient.clinic.local_date(
+        min(max(performed_at, now - MAX_LOG_AGE), now + FUTURE_TOLERANCE)
+    )
+
+
+def _stored_set(
+    current: Prescription | None, patient: Patient, client_id: uuid.UUID
+) -> SetLog | None:
+    """The set already stored under client_id: brought by the locking read, or read on its own
+    when no prescription of the patient's came back (the set may still replay)."""
+    return getattr(current, "stored_set", None) if current else _stored(patient, client_id)
+
+
+def _check_loggable(
+    current: Prescription | None,
+    patient: Patient,
+    performed_at: dt.datetime,
+    now: dt.datetime,
+    on: dt.date,
+) -> Prescription:
+    """A new set's rules, in order: the patient's prescription, the patient still in the
+    programme, the time, the prescription active then, and not paused by the clearance gate."""
+    if current is None:
+        # Same answer for another patient's prescription as for a missing one: never reveal
+        # that another patient's data exists.
+        raise NotFound("No such prescription for this patient.")
+    if not patient.is_active:
+        raise PrescriptionEnded(
+            f"{patient.full_name} has been discharged: the programme has ended and no "
+            f"more sets can be logged."
+        )
+    _check_performed_at(current, performed_at, now)
+    if current.ended_at is not None and performed_at >= current.ended_at:
+        raise PrescriptionEnded(
+            f"This prescription (stage {current.stage.number}, {current.side} side) "
+            f"ended on {current.ended_at:%d %b %Y}; log against the current plan."
+        )
+    _check_not_paused(current, patient, on)
+    return current
+
+
+def _check_not_paused(current: Prescription, patient: Patient, on: dt.date) -> None:
+    """Refuse a set on a prescription the clearance gate pauses on the set's day."""
+    # The note in effect came with the locking read (`_lock_for_logging`): no query here.
+    note = getattr(current, "note_in_effect", None)
+    problem = clearance_problem_for_patient(
+        patient, current.stage, current.side, on, [note] if note else []
+    )
+    if problem is not None:
+        raise PrescriptionPaused(
+            "Your exercises are paused until your medical clearance is up to date: please "
+            "contact your therapist. " + problem
+        )
+
+
+def _insert(candidate: SetLog, current: Prescription, by: User) -> None:
+    """Insert the set and its history row, with the prescription's stage and side."""
+    # Copied so the history reads right even after the prescription changes.
+    candidate.prescription = current
+    candidate.stage = current.stage
+    candidate.side = current.side
+    save_with_history(candidate, by, force_insert=True)
 
 
 def _stored(patient: Patient, client_id: uuid.UUID) -> SetLog | None:
