@@ -293,18 +293,7 @@ def clearance_note_record(
     now = now or timezone.now()
     today = patient.clinic.local_date(now)
     lock_patient(patient)
-    chosen = list(precautions)
-    unknown = sorted(set(chosen) - set(Precaution.values))
-    if unknown:
-        raise ValidationError(
-            {
-                "precautions": (
-                    f"{', '.join(unknown)} is not one of the precautions: "
-                    f"{'; '.join(str(p.label) for p in Precaution)}. Write any other "
-                    "restriction in “other restrictions”."
-                )
-            }
-        )
+    chosen = _known_precautions(precautions)
     note = ClearanceNote(
         patient=patient,
         reason=reason.strip(),
@@ -322,31 +311,98 @@ def clearance_note_record(
         recorded_at=now,
         **{p: p in chosen for p in PRECAUTION_FIELDS},
     )
-    errors: dict[str, list[str]] = {}
+    ends = decision == Decision.NOT_REQUIRED
+    _check_note(note, patient, document, ends=ends, today=today, now=now)
+    _store_note(note, document, recorded_by)
+    _update_requirement(patient, note, recorded_by, ends=ends)
+    return note
+
+
+def _known_precautions(precautions: Iterable[str]) -> list[str]:
+    """The chosen precautions, refusing any that is not a `Precaution` value, naming it."""
+    chosen = list(precautions)
+    unknown = sorted(set(chosen) - set(Precaution.values))
+    if unknown:
+        raise ValidationError(
+            {
+                "precautions": (
+                    f"{', '.join(unknown)} is not one of the precautions: "
+                    f"{'; '.join(str(p.label) for p in Precaution)}. Write any other "
+                    "restriction in “other restrictions”."
+                )
+            }
+        )
+    return chosen
+
+
+def _check_note(
+    note: ClearanceNote,
+    patient: Patient,
+    document: UploadedFile[bytes] | None,
+    *,
+    ends: bool,
+    today: dt.date,
+    now: dt.datetime,
+) -> None:
+    """Refuse the note with every problem at once, each under its field as the form shows it.
+
+    The scan's type is read from its content here, so a refused file is reported with the rest.
+    """
+    errors = _field_errors(note)
+    _check_dates(note, today, errors)
+    if ends:
+        _check_ending(note, patient, now, errors)
+    if document is not None:
+        _read_document_type(note, document, errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _field_errors(note: ClearanceNote) -> dict[str, list[str]]:
+    """The model's own validation, as messages by field (the scan is judged apart)."""
     try:
         note.full_clean(exclude=["document"])
     except ValidationError as exc:
-        errors = dict(exc.message_dict)
-    if signed_on and signed_on > today:
+        return dict(exc.message_dict)
+    return {}
+
+
+def _check_dates(note: ClearanceNote, today: dt.date, errors: dict[str, list[str]]) -> None:
+    """Neither the signing nor the procedure may be after the clinic's day of recording."""
+    if note.signed_on and note.signed_on > today:
         errors.setdefault("signed_on", []).append("A clearance cannot be signed in the future.")
-    if procedure_on and procedure_on > today:
+    if note.procedure_on and note.procedure_on > today:
         errors.setdefault("procedure_on", []).append(
             "The procedure or injury cannot be in the future."
         )
-    ends = decision == Decision.NOT_REQUIRED
-    if ends and not patient.requires_clearance:
+
+
+def _check_ending(
+    note: ClearanceNote, patient: Patient, now: dt.datetime, errors: dict[str, list[str]]
+) -> None:
+    """An ending needs a requirement to end, and a sign-off recent enough (`ending_problem`)."""
+    if not patient.requires_clearance:
         errors.setdefault("decision", []).append(
             f"{patient.full_name} does not require clearance: there is no requirement to end."
         )
-    elif ends and signed_on and (problem := _ending_too_early(patient, signed_on, now)):
+    elif note.signed_on and (problem := _ending_too_early(patient, note.signed_on, now)):
         errors.setdefault("signed_on", []).append(problem)
-    if document is not None:
-        try:
-            note.document_type = document_type_of(document)
-        except ValidationError as exc:
-            errors.setdefault("document", []).extend(exc.messages)
-    if errors:
-        raise ValidationError(errors)
+
+
+def _read_document_type(
+    note: ClearanceNote, document: UploadedFile[bytes], errors: dict[str, list[str]]
+) -> None:
+    """Set the scan's type from its content (`patients.documents`), or say why it is refused."""
+    try:
+        note.document_type = document_type_of(document)
+    except ValidationError as exc:
+        errors.setdefault("document", []).extend(exc.messages)
+
+
+def _store_note(
+    note: ClearanceNote, document: UploadedFile[bytes] | None, recorded_by: User
+) -> None:
+    """Save the note with its history row, and its scan (written first, under a random name)."""
     if document is not None:
         note.document_name = _shown_name(document.name or "")
         note.document.save(document.name or "scan", document, save=False)
@@ -357,6 +413,12 @@ def clearance_note_record(
         if note.document.name:
             note.document.storage.delete(note.document.name)
         raise
+
+
+def _update_requirement(
+    patient: Patient, note: ClearanceNote, recorded_by: User, *, ends: bool
+) -> None:
+    """An ending note ends the requirement; any other note turns it on if it was off."""
     if ends:
         patient.requires_clearance = False
         save_with_history(
@@ -372,9 +434,8 @@ def clearance_note_record(
             patient,
             recorded_by,
             update_fields=["requires_clearance", "clearance_reason"],
-            reason=f"Required by the clearance note signed {signed_on:%d %b %Y}"[:100],
+            reason=f"Required by the clearance note signed {note.signed_on:%d %b %Y}"[:100],
         )
-    return note
 
 
 def _ending_too_early(patient: Patient, signed_on: dt.date, now: dt.datetime) -> str | None:
