@@ -121,6 +121,32 @@ KINDS: dict[str, tuple[str, type[Model]]] = {
 
 def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) -> list[AuditEntry]:
     """Every history row about this patient (or only one `kind` of record), newest first."""
+    rows = _history_rows(patient, kind)
+    fmt = _formatter(rows, tz)
+    entries = []
+    for rank, (model, model_rows) in enumerate(rows.items()):
+        subject = _SUBJECTS[model]
+        previous: dict[int, Any] = {}
+        for row in model_rows:
+            before = previous.get(row.id)
+            previous[row.id] = row
+            entries.append(
+                AuditEntry(
+                    at=row.history_date,
+                    who=display_name(row.history_user) if row.history_user else SYSTEM,
+                    subject=subject(row, fmt),
+                    action=ACTIONS.get(row.history_type, row.history_type),
+                    changes=_changes(model, row, before, fmt),
+                    order=rank,
+                    reason=row.history_change_reason or "",
+                )
+            )
+    entries.sort(key=lambda e: (e.at, e.order), reverse=True)
+    return entries
+
+
+def _history_rows(patient: Patient, kind: str | None) -> dict[type[Model], list[Any]]:
+    """The history rows of each kind of record, oldest first: one query per history table."""
     sources: list[tuple[type[Model], QuerySet[Any]]] = [
         (Patient, Patient.history.filter(id=patient.pk)),
         (ClearanceNote, ClearanceNote.history.filter(patient_id=patient.pk)),
@@ -131,10 +157,14 @@ def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) ->
     ]
     if kind in KINDS:
         sources = [(model, qs) for model, qs in sources if model is KINDS[kind][1]]
-    rows = {
+    return {
         model: list(qs.select_related("history_user").order_by("history_date", "history_id"))
         for model, qs in sources
     }
+
+
+def _formatter(rows: dict[type[Model], list[Any]], tz: ZoneInfo) -> _Formatter:
+    """Names for the people and the stages the rows' values point to: one query each."""
     user_ids = {
         getattr(row, f"{name}_id")
         for model_rows in rows.values()
@@ -144,44 +174,26 @@ def patient_audit(patient: Patient, tz: ZoneInfo, *, kind: str | None = None) ->
     } - {None}
     users = {u.pk: display_name(u) for u in get_user_model().objects.filter(pk__in=user_ids)}
     stages = {s.pk: f"stage {s.number}: {s.name}" for s in Stage.objects.all()}
-    fmt = _Formatter(tz, users, stages)
+    return _Formatter(tz, users, stages)
 
-    entries = []
-    for rank, (model, model_rows) in enumerate(rows.items()):
-        subject = _SUBJECTS[model]
-        previous: dict[int, Any] = {}
-        for row in model_rows:
-            before = previous.get(row.id)
-            previous[row.id] = row
-            if before is None or row.history_type == "+":
-                changes = [
-                    FieldChange(fmt.label(row, name), None, fmt.value(row, name))
-                    for name in CREATED_FIELDS[model]
-                    if getattr(row, _attname(row, name)) not in (None, "")
-                ]
-            else:
-                delta = row.diff_against(before, excluded_fields=NEVER_SHOWN)
-                changes = [
-                    FieldChange(
-                        fmt.label(row, c.field),
-                        fmt.format(row, c.field, c.old),
-                        fmt.format(row, c.field, c.new),
-                    )
-                    for c in delta.changes
-                ]
-            entries.append(
-                AuditEntry(
-                    at=row.history_date,
-                    who=display_name(row.history_user) if row.history_user else SYSTEM,
-                    subject=subject(row, fmt),
-                    action=ACTIONS.get(row.history_type, row.history_type),
-                    changes=changes,
-                    order=rank,
-                    reason=row.history_change_reason or "",
-                )
-            )
-    entries.sort(key=lambda e: (e.at, e.order), reverse=True)
-    return entries
+
+def _changes(model: type[Model], row: Any, before: Any, fmt: _Formatter) -> list[FieldChange]:
+    """What one history row changed: the values a record started with, or before → after."""
+    if before is None or row.history_type == "+":
+        return [
+            FieldChange(fmt.label(row, name), None, fmt.value(row, name))
+            for name in CREATED_FIELDS[model]
+            if getattr(row, _attname(row, name)) not in (None, "")
+        ]
+    delta = row.diff_against(before, excluded_fields=NEVER_SHOWN)
+    return [
+        FieldChange(
+            fmt.label(row, c.field),
+            fmt.format(row, c.field, c.old),
+            fmt.format(row, c.field, c.new),
+        )
+        for c in delta.changes
+    ]
 
 
 def _attname(row: Any, name: str) -> str:
