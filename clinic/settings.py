@@ -70,6 +70,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # `Cache-Control: no-store` on a signed-in session's pages and CSVs, `Clear-Site-Data` on the
+    # answer that ends a session (before the expiry below, so it sees the sessions that ends).
+    "clinic.serving.browser_data.BrowserDataMiddleware",
     # Idle and working-day session expiry (after auth, messages and htmx, which it uses).
     "clinic.serving.middleware.SessionTimeoutMiddleware",
     # Records the signed-in user on every history row written during a request.
