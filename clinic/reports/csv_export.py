@@ -3,14 +3,23 @@
 A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is read as a formula by
 Excel, LibreOffice and Google Sheets; a patient's note such as `=HYPERLINK("http://…")` would then
 run on a staff member's machine (OWASP "CSV injection"). Every text cell that starts that way is
-prefixed with a single quote, which spreadsheets show as plain text. Numbers, dates and empty
-cells are written as they are: they come from the database, never from free text.
+prefixed with a single quote, which spreadsheets show as plain text.
+
+A spreadsheet set to a locale whose list separator is `;` (Excel in German or French) splits our
+lines on `;` instead, and a cell then starts after any `;` inside a text (`x;=1+1;P10` gives a
+cell `=1+1`), as after a line break or, for other readers, a `|` or a tab. So a formula trigger
+after one of those (quotes or spaces in between included, since a reader may drop them) gets the
+same single quote: `x;'=1+1;P10`. Every text cell, dates and the header included, is written in
+double quotes (`csv.QUOTE_NONNUMERIC`), so a `,` reader keeps each text whole; numbers stay bare,
+so spreadsheets still read them as numbers (they come from the database, never from free text).
+Empty cells are written as `""`.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +27,15 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.text import slugify
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# The point just before a formula trigger at the start of a text or after a `;`, `|`, tab or line
+# break in it (where a spreadsheet splitting on another separator starts a cell), with any quotes
+# or spaces between, which a reader may drop. Zero-width, so each separator of a run is seen.
+_FORMULA_AT_A_CELL_START = re.compile(r"""(?:^|(?<=[;|\t\r\n]))(?=[" ]*[=+\-@\t\r])""")
 
 
 def safe_cell(value: Any) -> Any:
-    """The value as a spreadsheet will read it: text that could start a formula is quoted."""
+    """The value as a spreadsheet will read it: text that could start a formula, at its start or
+    after a `;`, `|`, tab or line break, gets a single quote there."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -31,10 +44,7 @@ def safe_cell(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, int | float):
         return value
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return _FORMULA_AT_A_CELL_START.sub("'", str(value))
 
 
 def csv_response(
@@ -44,7 +54,8 @@ def csv_response(
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{slugify(filename)}.csv"'
     response.write("\ufeff")
-    writer = csv.writer(response)
+    # Every text cell in quotes, numbers bare (see the module's docstring).
+    writer = csv.writer(response, quoting=csv.QUOTE_NONNUMERIC)
     writer.writerow([safe_cell(h) for h in header])
     for row in rows:
         writer.writerow([safe_cell(cell) for cell in row])
