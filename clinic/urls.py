@@ -17,6 +17,8 @@ from clinic.sources import views as sources
 admin.site.site_header = "Clamshell clinic administration"
 admin.site.site_title = "Clamshell clinic admin"
 admin.site.login_form = AdminSignInForm
+# The admin's sign-in, limited per minute like the sign-in page (the lockout covers both already).
+admin.site.login = views.throttled_admin_sign_in(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", views.root, name="root"),

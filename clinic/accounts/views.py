@@ -3,6 +3,8 @@ screens build on these)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
 from types import SimpleNamespace
 from typing import Any
 
@@ -10,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from clinic.accounts.forms import SignInForm
@@ -39,6 +42,20 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "clinic/accounts/no_role.html", status=403)
 
 
+def throttled(request: HttpRequest) -> tuple[str, int] | None:
+    """Why a posted sign-in is refused and how many seconds to wait, if the per-minute sign-in
+    limits (per address, per username: the API's throttles) are spent; else None. Counting the
+    attempt."""
+    # The throttles read only the username (`data`) and the address (`META`, `headers`).
+    attempt = SimpleNamespace(data=request.POST, META=request.META, headers=request.headers)
+    for throttle in (SignInAddressThrottle(), SignInUsernameThrottle()):
+        # Both read only what `attempt` carries: neither needs a DRF request or view.
+        if not throttle.allow_request(attempt, None):  # type: ignore[arg-type]  # above
+            wait = int(throttle.wait() or 1)
+            return f"Too many sign-in attempts. Wait {wait} seconds and try again.", wait
+    return None
+
+
 class ThrottledLoginView(LoginView):
     """Django's sign-in page, limited like the API's sign-in (per address and per username), so
     the web form is no way around the API's defence against password guessing; and locked, like
@@ -47,15 +64,9 @@ class ThrottledLoginView(LoginView):
     form_class = SignInForm
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        # The throttles read only the username (`data`) and the address (`META`, `headers`).
-        attempt = SimpleNamespace(data=request.POST, META=request.META, headers=request.headers)
-        for throttle in (SignInAddressThrottle(), SignInUsernameThrottle()):
-            # Both read only what `attempt` carries: neither needs a DRF request or view.
-            if not throttle.allow_request(attempt, self):  # type: ignore[arg-type]  # above
-                wait = int(throttle.wait() or 1)
-                return self.refuse(
-                    f"Too many sign-in attempts. Wait {wait} seconds and try again.", wait
-                )
+        refusal = throttled(request)
+        if refusal is not None:
+            return self.refuse(*refusal)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form: Any) -> HttpResponse:
@@ -95,3 +106,24 @@ def lockout_response(
     response = page.refuse(lockout_message(wait), wait)
     # Made after the view's turn, so nothing else renders it.
     return response.render()  # type: ignore[attr-defined]  # a TemplateResponse (refuse)
+
+
+def throttled_admin_sign_in(
+    login: Callable[..., HttpResponse],
+) -> Callable[..., HttpResponse]:
+    """The admin's sign-in (`admin.site.login`) with the sign-in page's per-minute limits, counted
+    together with it: a refused attempt gets the sign-in page's answer (429, the same message,
+    `Retry-After`), as a lockout does (`lockout_response`)."""
+
+    @wraps(login)  # keeps what Django's decorators marked on it (`login_not_required`)
+    @never_cache
+    def sign_in(request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "POST":
+            refusal = throttled(request)
+            if refusal is not None:
+                page = ThrottledLoginView()
+                page.setup(request)
+                return page.refuse(*refusal).render()  # type: ignore[attr-defined]  # as above
+        return login(request, extra_context)
+
+    return sign_in

@@ -5,8 +5,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
+
+
+def username_key(username: str) -> str:
+    """The account a typed username counts against: normalised as Django normalises a username
+    (NFKC, so the full-width letters U+FF4D… of `maya` are `maya`), without surrounding spaces, case-folded."""
+    return str(AbstractBaseUser.normalize_username(username)).strip().casefold()
 
 
 class SignInAddressThrottle(SimpleRateThrottle):
@@ -28,7 +35,7 @@ class SignInUsernameThrottle(SimpleRateThrottle):
             return None
         # Hashed: a username is whatever the client typed (spaces, control characters, any
         # length), and cache backends such as memcached refuse keys like that.
-        ident = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass"))
+        ident = hashlib.sha256(username_key(username).encode("utf-8", "surrogatepass"))
         return self.cache_format % {"scope": self.scope, "ident": ident.hexdigest()}
 
 
