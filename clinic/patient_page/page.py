@@ -227,16 +227,18 @@ def _history(facts: PageFacts) -> dict[str, Any]:
 
 
 def _forms(facts: PageFacts, bound: Bound) -> dict[str, Any]:
-    """The page-wide forms (a set logged in clinic, a clearance note), for the care team only."""
+    """The page-wide forms (a set logged in clinic, a clearance note), for the care team only; a
+    refused one comes back bound. Built only where the page shows them."""
     active = [s.plan.prescription for s in facts.progress.sides if s.plan.prescription]
-    log_form = LogSetForm(prefix="log", prescriptions=active, clinic=facts.clinic)
-    clearance_form = ClearanceNoteForm(
-        prefix="clearance", stage_numbers=stage_numbers(facts.stages), patient=facts.patient
-    )
-    return {
-        "log_form": bound.get("log") or (log_form if facts.can_change and active else None),
-        "clearance_form": bound.get("clearance") or (clearance_form if facts.can_change else None),
-    }
+    log_form = bound.get("log")
+    if log_form is None and facts.can_change and active:
+        log_form = LogSetForm(prefix="log", prescriptions=active, clinic=facts.clinic)
+    clearance_form = bound.get("clearance")
+    if clearance_form is None and facts.can_change:
+        clearance_form = ClearanceNoteForm(
+            prefix="clearance", stage_numbers=stage_numbers(facts.stages), patient=facts.patient
+        )
+    return {"log_form": log_form, "clearance_form": clearance_form}
 
 
 def _sides(facts: PageFacts, bound: Bound) -> list[SideView]:
